@@ -1,0 +1,273 @@
+"""Aura Studio settings.
+
+Every value comes from the environment through the strict readers in ``aura_site.env``; with no
+variable set, the studio runs offline on its embedded defaults (SQLite, an in-memory channel
+layer, a local-memory cache, runs executed inside the web process, the RuleBased provider).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+from aura_site.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_optional_url,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("AURA_DATA_DIR", str(BASE_DIR / "data")))
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+_DEV_SECRET = "aura-studio-insecure-development-key-change-me-in-production-0123456789"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if "://" not in _origin:
+        raise ImproperlyConfigured(
+            f"DJANGO_CSRF_TRUSTED_ORIGINS entries need a scheme, like https://{_origin}."
+        )
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "aura_site.accounts",
+    "aura_site.projects",
+    "generation.costs",
+    "generation.runs",
+    "generation.scripts",
+    "roundtable",
+    "videos",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "aura_site.urls"
+WSGI_APPLICATION = "aura_site.wsgi.application"
+ASGI_APPLICATION = "aura_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_DEFAULT_DB = f"sqlite:///{DATA_DIR / 'aura.sqlite3'}"
+_database_url = env_str("DATABASE_URL", _DEFAULT_DB)
+try:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=0)}
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL we understand: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_optional_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "aura",
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "projects:dashboard"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+
+# Security headers. Scripts only from ourselves (htmx is served from django-htmx's static files)
+# with a per-request nonce; no inline event handlers, no eval.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "media-src": [CSP.SELF, "blob:", "https:"],
+    "connect-src": [CSP.SELF, "ws:", "wss:"],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "object-src": [CSP.NONE],
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Runs and streaming (../shared/API.md §1).
+AURA_RUNNER = env_choice("AURA_RUNNER", "inline", ("inline", "celery"))
+AURA_STREAMING_ENABLED = env_bool("AURA_STREAMING_ENABLED", True)
+AURA_MAX_CONCURRENT_STREAMS = env_int("AURA_MAX_CONCURRENT_STREAMS", 200, minimum=1)
+AURA_MAX_STREAMS_PER_USER = env_int("AURA_MAX_STREAMS_PER_USER", 5, minimum=1)
+AURA_STREAM_TIMEOUT_SECONDS = env_float("AURA_STREAM_TIMEOUT_SECONDS", 300, minimum=1)
+AURA_FIELD_ENCRYPTION_KEYS = env_list("AURA_FIELD_ENCRYPTION_KEYS", [])
+AURA_AUTO_CHAIN = env_list(
+    "AURA_AUTO_CHAIN", ["openai", "anthropic", "gemini", "azure", "ollama", "rulebased"]
+)
+
+# LLM providers, chosen by alias like Django's CACHES. OPTIONS come from the environment; keys
+# entered by staff in the admin take precedence at call time.
+LLM_PROVIDERS: dict[str, dict[str, object]] = {
+    "rulebased": {"BACKEND": "generation.providers.rulebased.RuleBasedProvider", "OPTIONS": {}},
+    "ollama": {
+        "BACKEND": "generation.providers.ollama.OllamaProvider",
+        "OPTIONS": {
+            "base_url": env_url("OLLAMA_HOST", "http://127.0.0.1:11434"),
+            "model": env_str("OLLAMA_MODEL", "llama3.2"),
+        },
+    },
+    "openai": {
+        "BACKEND": "generation.providers.openai.OpenAIProvider",
+        "OPTIONS": {
+            "api_key": env_str("OPENAI_API_KEY"),
+            "base_url": env_url("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            "model": env_str("OPENAI_MODEL", "gpt-4o-mini"),
+        },
+    },
+    "azure": {
+        "BACKEND": "generation.providers.azure.AzureOpenAIProvider",
+        "OPTIONS": {
+            "api_key": env_str("AZURE_OPENAI_API_KEY"),
+            "endpoint": env_optional_url("AZURE_OPENAI_ENDPOINT") or "",
+            "deployment": env_str("AZURE_OPENAI_DEPLOYMENT"),
+            "api_version": env_str("AZURE_OPENAI_API_VERSION", "2024-10-21"),
+        },
+    },
+    "anthropic": {
+        "BACKEND": "generation.providers.anthropic.AnthropicProvider",
+        "OPTIONS": {
+            "api_key": env_str("ANTHROPIC_API_KEY"),
+            "base_url": env_url("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+            "model": env_str("ANTHROPIC_MODEL", "claude-sonnet-4-5"),
+        },
+    },
+    "gemini": {
+        "BACKEND": "generation.providers.gemini.GeminiProvider",
+        "OPTIONS": {
+            "api_key": env_str("GEMINI_API_KEY"),
+            "base_url": env_url("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
+            "model": env_str("GEMINI_MODEL", "gemini-2.5-flash"),
+        },
+    },
+}
+
+# Video providers (a later stage); read here so a bad value fails at start-up.
+VIDEO_PROVIDERS = {
+    "runway": {
+        "api_key": env_str("RUNWAY_API_KEY"),
+        "base_url": env_url("RUNWAY_BASE_URL", "https://api.dev.runwayml.com"),
+    },
+    "luma": {
+        "api_key": env_str("LUMA_API_KEY"),
+        "base_url": env_url("LUMA_BASE_URL", "https://api.lumalabs.ai/dream-machine/v1"),
+    },
+    "huggingface": {
+        "api_key": env_str("HF_TOKEN"),
+        "base_url": env_url("HF_BASE_URL", "https://router.huggingface.co"),
+    },
+    "custom": {"base_url": env_optional_url("NEURA_AI_SERVER") or ""},
+    "selfhosted": {"base_url": env_optional_url("SELF_HOSTED_SERVER") or ""},
+}
+
+# Celery: the broker is Redis when REDIS_URL is set; the embedded default keeps everything in
+# memory (only meaningful with AURA_RUNNER=inline, the default).
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "aura"
+if AURA_RUNNER == "celery" and not REDIS_URL:
+    raise ImproperlyConfigured("AURA_RUNNER=celery needs REDIS_URL for the Celery broker.")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("AURA_LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}

@@ -1,0 +1,84 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings: Any) -> None:
+    """The test client speaks plain HTTP to the in-process application."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.SECURE_HSTS_SECONDS = 0
+
+
+@pytest.fixture
+def make_user(django_user_model: Any) -> Callable[..., Any]:
+    counter = iter(range(1, 1_000_000))
+
+    def make(
+        username: str | None = None, password: str = "correct horse battery", **extra: Any
+    ) -> Any:
+        name = username or f"user{next(counter)}"
+        return django_user_model.objects.create_user(
+            username=name, email=f"{name}@example.com", password=password, **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_project(make_user: Callable[..., Any]) -> Callable[..., Any]:
+    from aura_site.projects.models import Membership, Project, Role
+
+    def make(owner: Any = None, name: str = "Launch film", **members: str) -> Any:
+        owner = owner or make_user()
+        project = Project.objects.create(name=name, created_by=owner)
+        Membership.objects.create(project=project, user=owner, role=Role.OWNER)
+        return project
+
+    return make
+
+
+@pytest.fixture
+def add_member() -> Callable[..., Any]:
+    from aura_site.projects.models import Membership
+
+    def add(project: Any, user: Any, role: str) -> Any:
+        return Membership.objects.create(project=project, user=user, role=role)
+
+    return add
+
+
+@pytest.fixture(scope="session")
+def services_available() -> Iterator[bool]:
+    """Whether PostgreSQL and Redis answer on 127.0.0.1 (required when CI=true)."""
+    import socket
+
+    def reachable(port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    ok = reachable(5432) and reachable(6379)
+    if not ok and os.environ.get("CI") == "true":
+        pytest.fail("CI=true but PostgreSQL (5432) or Redis (6379) is not reachable on 127.0.0.1")
+    yield ok
+
+
+@pytest.fixture
+def require_services(services_available: bool) -> None:
+    if not services_available:
+        pytest.skip(
+            "PostgreSQL and Redis are not running on 127.0.0.1 (set CI=true to require them)"
+        )
