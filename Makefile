@@ -22,7 +22,6 @@ setup: .venv/.synced
 run: setup
 	@mkdir -p data
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_defaults
 	@echo ""
 	@echo "  Aura Studio is starting at http://$(HOST):$(PORT)/"
 	@echo "  Create your account at http://$(HOST):$(PORT)/accounts/signup/"
