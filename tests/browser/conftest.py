@@ -1,0 +1,262 @@
+"""Fixtures for browser tests: the real studio in a subprocess and a headless Chromium.
+
+``studio_server(env=None) -> base_url`` starts Daphne on a fresh SQLite database in a temporary
+data folder (production settings, plain HTTP), waits until ``/health`` answers and stops it at
+teardown, printing its log when the test failed. ``browser`` is one Chromium per session;
+``new_page()`` opens a page in a fresh context (its own cookies, so two calls are two people).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Variables of the parent environment that would point the child at shared services.
+_INHERITED_OUT = ("DATABASE_URL", "REDIS_URL", "AURA_RUNNER", "DJANGO_SETTINGS_MODULE")
+_STARTUP_SECONDS = 60.0
+BROWSER_PASSWORD = "a-long-pass-phrase-42"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class StudioProcess:
+    """One studio served by Daphne in a subprocess, with its log file."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.env = env
+        self.log_path = data_dir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.base_url = ""
+
+    def migrate(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+
+    def start(self) -> str:
+        for _attempt in range(3):
+            port = _free_port()
+            log = self.log_path.open("ab")
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "aura_site.asgi:application",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            log.close()
+            base_url = f"http://127.0.0.1:{port}"
+            if self._wait_healthy(base_url):
+                self.base_url = base_url
+                return base_url
+            self.stop()
+            if "Address already in use" not in self.log():
+                break
+        raise RuntimeError(f"the studio did not start:\n{self.log()}")
+
+    def _wait_healthy(self, base_url: str) -> bool:
+        deadline = time.monotonic() + _STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                return False
+            try:
+                response = httpx.get(f"{base_url}/health", timeout=2)
+                if response.status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    reports = request.node.stash.get(_REPORTS, {})
+    return any(report.failed for report in reports.values())
+
+
+@pytest.fixture
+def studio_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
+    """Factory: ``studio_server(env=None)`` starts a studio and returns its base URL."""
+    started: list[StudioProcess] = []
+    temp_dirs: list[tempfile.TemporaryDirectory[str]] = []
+
+    def start(env: dict[str, str] | None = None) -> str:
+        temp = tempfile.TemporaryDirectory(prefix="aura-studio-")
+        temp_dirs.append(temp)
+        data_dir = Path(temp.name)
+        child_env = {k: v for k, v in os.environ.items() if k not in _INHERITED_OUT}
+        child_env.update(
+            {
+                "DATABASE_URL": f"sqlite:///{data_dir / 'db.sqlite3'}",
+                "AURA_DATA_DIR": str(data_dir),
+                "DJANGO_DEBUG": "false",
+                "DJANGO_SECURE_SSL_REDIRECT": "false",
+                "DJANGO_SECURE_COOKIES": "false",
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        child_env.update(env or {})
+        server = StudioProcess(data_dir, child_env)
+        started.append(server)
+        server.migrate()
+        return server.start()
+
+    yield start
+
+    for server in started:
+        server.stop()
+        if _failed(request):
+            sys.stderr.write(f"\n--- studio log ({server.base_url}) ---\n{server.log()}\n")
+    for temp in temp_dirs:
+        temp.cleanup()
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    """Factory: a fresh browser context (its own cookies and storage: one person)."""
+    contexts: list[BrowserContext] = []
+
+    def make(**options: Any) -> BrowserContext:
+        options.setdefault("viewport", {"width": 1280, "height": 900})
+        context = browser.new_context(**options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def new_page(new_context: Callable[..., BrowserContext]) -> Callable[..., Page]:
+    """Factory: a page in a fresh context; console errors are collected on ``page.errors``."""
+
+    def make(**options: Any) -> Page:
+        page = new_context(**options).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda message: errors.append(message.text) if message.type == "error" else None,
+        )
+        page.errors = errors  # type: ignore[attr-defined]
+        return page
+
+    return make
+
+
+@pytest.fixture
+def sign_up() -> Callable[..., None]:
+    """``sign_up(page, base_url, username, password=...)`` creates an account through the page."""
+
+    def run(page: Page, base_url: str, username: str, password: str = BROWSER_PASSWORD) -> None:
+        page.goto(f"{base_url}/accounts/signup/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=email]", f"{username}@example.com")
+        page.fill("input[name=password1]", password)
+        page.fill("input[name=password2]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base_url}/")
+
+    return run
+
+
+@pytest.fixture
+def log_in() -> Callable[..., None]:
+    """``log_in(page, base_url, username, password)`` logs in through the login page."""
+
+    def run(page: Page, base_url: str, username: str, password: str) -> None:
+        page.goto(f"{base_url}/accounts/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base_url}/")
+
+    return run
