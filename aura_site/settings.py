@@ -7,6 +7,8 @@ layer, a local-memory cache, runs executed inside the web process, the RuleBased
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -28,8 +30,30 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("AURA_DATA_DIR", str(BASE_DIR / "data")))
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-_DEV_SECRET = "aura-studio-insecure-development-key-change-me-in-production-0123456789"
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET)
+
+
+def _local_secret_key() -> str:
+    """A random key kept in the data folder, so a single machine needs no configuration.
+
+    Several processes on one machine share it; several machines must set DJANGO_SECRET_KEY.
+    """
+    path = DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or _local_secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 for _origin in CSRF_TRUSTED_ORIGINS:

@@ -25,7 +25,8 @@ def make_user(django_user_model: Any) -> Callable[..., Any]:
     counter = iter(range(1, 1_000_000))
 
     def make(
-        username: str | None = None, password: str = "correct horse battery", **extra: Any
+        username: str | None = None,
+        password: str = "correct horse battery",  # noqa: S107, **extra: Any
     ) -> Any:
         name = username or f"user{next(counter)}"
         return django_user_model.objects.create_user(
