@@ -26,7 +26,8 @@ def make_user(django_user_model: Any) -> Callable[..., Any]:
 
     def make(
         username: str | None = None,
-        password: str = "correct horse battery",  # noqa: S107, **extra: Any
+        password: str = "correct horse battery",  # noqa: S107
+        **extra: Any,
     ) -> Any:
         name = username or f"user{next(counter)}"
         return django_user_model.objects.create_user(
@@ -40,7 +41,7 @@ def make_user(django_user_model: Any) -> Callable[..., Any]:
 def make_project(make_user: Callable[..., Any]) -> Callable[..., Any]:
     from aura_site.projects.models import Membership, Project, Role
 
-    def make(owner: Any = None, name: str = "Launch film", **members: str) -> Any:
+    def make(owner: Any = None, name: str = "Launch film") -> Any:
         owner = owner or make_user()
         project = Project.objects.create(name=name, created_by=owner)
         Membership.objects.create(project=project, user=owner, role=Role.OWNER)
