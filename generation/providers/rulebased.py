@@ -574,6 +574,11 @@ class ScriptWriter:
             " ".join(words_of(normalise(d))) for d in (brief.persona.dont if brief.persona else ())
         ]
         self.dropped: list[KeyPoint] = []
+        self.kept: list[KeyPoint] = []
+        self.topic_is_phrase = not re.match(
+            r"(how|why|what|when|where|who|which|is|are|can|should|do|does)\b",
+            normalise(self.topic),
+        )
 
     # -- public
 
@@ -630,6 +635,7 @@ class ScriptWriter:
             points.remove(lowest)
             self.dropped.append(lowest)
 
+        self.kept = points
         for plan in plans:
             plan.mandatory.extend(
                 self._point_sentence(plan, i, p) for i, p in enumerate(plan.points)
@@ -706,22 +712,33 @@ class ScriptWriter:
                 intro.append(f"I'm {self.brief.persona.name}.")
             if self.brief.audience:
                 intro.append(_sentence(_HOOK_FILLERS[0], **slots))
+            if len(self.kept) >= 2:
+                intro.append(f"Here are {_number_word(len(self.kept))} things that matter.")
             pools.append(intro)
             pools.append(self._shuffled([_sentence(t, **slots) for t in _HOOK_FILLERS[1:]]))
         elif plan.spec.role == "cta":
+            closing: list[str] = []
+            if self.kept:
+                first = _inline(self.kept[0].text)
+                closing.append(_sentence("If you remember one thing, make it this: {p}.", p=first))
+            pools.append(closing)
             pools.append(self._shuffled(list(_CTA_FILLERS)))
         else:
             own = _SECTION_FILLERS.get(_section_key(plan.spec), ())
             pools.append(self._shuffled(list(own)))
             if plan.points:
                 pools.append(self._shuffled([_sentence(t, **slots) for t in _POINT_ELABORATIONS]))
+        cores = [c for c in _CORES if self.topic_is_phrase or "{topic}" not in c]
+        openers = list(_OPENERS)
+        first_pass = [_sentence(self._pick(tuple(openers)) + core, **slots) for core in cores]
         combos = [
             _sentence(opener + core, **slots)
-            for opener in _OPENERS
-            for core in _CORES
+            for opener in openers
+            for core in cores
             if not (opener.startswith("For {audience}") and "{topic}" in core)
         ]
-        pools.append(self._shuffled(combos))
+        pools.append(self._shuffled(first_pass))
+        pools.append(self._shuffled([c for c in combos if c not in first_pass]))
         for pool in pools:
             yield from pool
         everything = [s for pool in pools for s in pool]
@@ -779,6 +796,13 @@ class ScriptWriter:
             paragraphs = [sentences[i : i + 4] for i in range(0, len(sentences), 4)] or [[]]
         body = "\n\n".join(" ".join(p) for p in paragraphs if p)
         return f"## {plan.spec.title}\n\n{body}".rstrip()
+
+
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _number_word(n: int) -> str:
+    return _NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else str(n)
 
 
 def _wc(sentence: str) -> int:
