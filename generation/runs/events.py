@@ -1,0 +1,310 @@
+"""A run's event log: stored first, then fanned out through the channel layer.
+
+While a process executes a run, its ``RunLog`` numbers the events (``seq`` 1, 2, 3, ...) and hands
+them to the process's ``EventWriter``, which stores every pending event of every run in one
+transaction (group commit: the more load, the bigger each batch) and only then sends them to the
+run's group ``run.<id>``. So the database always holds a gap-free prefix of each log, and any
+viewer that sees a gap in the live messages (the channel layer drops messages when a channel is
+full) can fill it from the database.
+
+A run's terminal event is stored in the same transaction as the conditional update that ends the
+run (``status`` still queued or running), so exactly one terminal event exists per run, whoever
+ends it: the executor, a cancel of a queued run, or the reaper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from channels.layers import get_channel_layer
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+
+from generation.runs.models import ACTIVE_STATUSES, Run, RunEvent, RunStatus, group_name
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_EVENTS = frozenset({"done", "cancelled", "error"})
+EVENT_MESSAGE_TYPE = "run.event"
+
+
+@dataclass(slots=True)
+class LogItem:
+    run_id: UUID
+    seq: int
+    event: str
+    data: dict[str, Any]
+    html: str
+    checkpoint: dict[str, Any] | None
+    final: dict[str, Any] | None
+    future: asyncio.Future[bool] | None
+
+
+def event_message(run_id: object, seq: int, event: str, data: dict[str, Any], html: str) -> dict:
+    return {
+        "type": EVENT_MESSAGE_TYPE,
+        "run_id": str(run_id),
+        "seq": seq,
+        "event": event,
+        "data": data,
+        "html": html,
+    }
+
+
+def text_from_events(events: Iterable[tuple[str, dict[str, Any]]], base: str = "") -> str:
+    """The text a viewer holds after ``events``: chunks appended, a ``reset`` replacing it."""
+    parts = [base] if base else []
+    for event, data in events:
+        if event == "chunk":
+            parts.append(str(data.get("content", "")))
+        elif event == "progress" and data.get("stage") == "reset":
+            parts = [str(data.get("text", ""))]
+        elif event in TERMINAL_EVENTS and "text" in data:
+            parts = [str(data["text"])]
+    return "".join(parts)
+
+
+class RunLost(Exception):
+    """The run was ended elsewhere (reaped or cancelled) while this process still executed it."""
+
+
+class RunLog:
+    """The event log of one run while this process executes it."""
+
+    def __init__(
+        self,
+        run_id: UUID,
+        last_seq: int,
+        writer: EventWriter,
+        render: Callable[[str, dict[str, Any]], str],
+    ) -> None:
+        self.run_id = run_id
+        self.seq = last_seq
+        self._writer = writer
+        self._render = render
+        self.lost = False
+
+    def append(
+        self, event: str, data: dict[str, Any], *, checkpoint: dict[str, Any] | None = None
+    ) -> int:
+        if self.lost:
+            raise RunLost(str(self.run_id))
+        self.seq += 1
+        html = self._render(event, data)
+        self._writer.put(
+            LogItem(self.run_id, self.seq, event, data, html, checkpoint, None, None), self
+        )
+        return self.seq
+
+    async def close(self, event: str, data: dict[str, Any], final: dict[str, Any]) -> bool:
+        """Store the terminal event with the run's final columns; False if already ended."""
+        if self.lost:
+            return False
+        self.seq += 1
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._writer.put(LogItem(self.run_id, self.seq, event, data, "", None, final, future), self)
+        return await future
+
+
+class EventWriter:
+    """Stores then publishes the events of every run this event loop executes."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[LogItem, RunLog]] = []
+        self._wake = asyncio.Event()
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="run-events"
+        )
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="run-event-writer")
+
+    def put(self, item: LogItem, log: RunLog) -> None:
+        self._items.append((item, log))
+        self._wake.set()
+
+    async def run_sync(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run ``func`` on the writer's database thread (keeps SQLite writes in one thread)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, _with_connection(func), *args
+        )
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._items = self._items, []
+            if not batch:
+                continue
+            try:
+                outcome = await loop.run_in_executor(self._executor, _store_batch, batch)
+            except Exception:
+                logger.exception("storing %d run events failed; retrying", len(batch))
+                self._items[:0] = batch
+                await asyncio.sleep(0.5)
+                self._wake.set()
+                continue
+            stored, lost_runs, finals = outcome
+            for item, log in batch:
+                if item.run_id in lost_runs:
+                    log.lost = True
+            await _publish([item for item, _ in stored])
+            for item, _ in batch:
+                if item.future is not None and not item.future.done():
+                    item.future.set_result(finals.get((item.run_id, item.seq), False))
+
+
+def _with_connection(func: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        try:
+            return func(*args)
+        except Exception:
+            connection.close()
+            raise
+
+    return call
+
+
+def _store_batch(
+    batch: list[tuple[LogItem, RunLog]],
+) -> tuple[list[tuple[LogItem, RunLog]], set[UUID], dict[tuple[UUID, int], bool]]:
+    try:
+        with transaction.atomic():
+            return _store(batch)
+    except IntegrityError:
+        pass
+    stored: list[tuple[LogItem, RunLog]] = []
+    lost: set[UUID] = set()
+    finals: dict[tuple[UUID, int], bool] = {}
+    by_run: dict[UUID, list[tuple[LogItem, RunLog]]] = {}
+    for pair in batch:
+        by_run.setdefault(pair[0].run_id, []).append(pair)
+    for run_id, items in by_run.items():
+        try:
+            with transaction.atomic():
+                part_stored, part_lost, part_finals = _store(items)
+        except IntegrityError:
+            logger.warning("run %s was ended elsewhere; its executor stops", run_id)
+            lost.add(run_id)
+            continue
+        stored.extend(part_stored)
+        lost |= part_lost
+        finals.update(part_finals)
+    return stored, lost, finals
+
+
+def _store(
+    batch: list[tuple[LogItem, RunLog]],
+) -> tuple[list[tuple[LogItem, RunLog]], set[UUID], dict[tuple[UUID, int], bool]]:
+    rows: list[RunEvent] = []
+    stored: list[tuple[LogItem, RunLog]] = []
+    lost: set[UUID] = set()
+    finals: dict[tuple[UUID, int], bool] = {}
+    checkpoints: dict[UUID, dict[str, Any]] = {}
+    for item, log in batch:
+        if item.run_id in lost:
+            continue
+        if item.final is not None:
+            checkpoints.pop(item.run_id, None)
+            updated = Run.objects.filter(pk=item.run_id, status__in=ACTIVE_STATUSES).update(
+                **item.final, text_seq=item.seq
+            )
+            finals[(item.run_id, item.seq)] = bool(updated)
+            if not updated:
+                lost.add(item.run_id)
+                continue
+        elif item.checkpoint is not None:
+            checkpoints[item.run_id] = {**item.checkpoint, "text_seq": item.seq}
+        rows.append(RunEvent(run_id=item.run_id, seq=item.seq, event=item.event, data=item.data))
+        stored.append((item, log))
+    for run_id, fields in checkpoints.items():
+        if run_id in lost:
+            continue
+        if not Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(**fields):
+            lost.add(run_id)
+    if lost:
+        rows = [row for row in rows if row.run_id not in lost]
+        stored = [pair for pair in stored if pair[0].run_id not in lost]
+    RunEvent.objects.bulk_create(rows)
+    return stored, lost, finals
+
+
+async def _publish(items: list[LogItem]) -> None:
+    layer = get_channel_layer()
+    if layer is None or not items:
+        return
+    by_run: dict[UUID, list[LogItem]] = {}
+    for item in items:
+        by_run.setdefault(item.run_id, []).append(item)
+
+    async def send(run_items: list[LogItem]) -> None:
+        for item in run_items:
+            try:
+                await layer.group_send(
+                    group_name(item.run_id),
+                    event_message(item.run_id, item.seq, item.event, item.data, item.html),
+                )
+            except Exception:
+                logger.exception("publishing event %s of run %s failed", item.seq, item.run_id)
+
+    if len(by_run) == 1:
+        await send(next(iter(by_run.values())))
+    else:
+        await asyncio.gather(*(send(run_items) for run_items in by_run.values()))
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventWriter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def writer_for_loop() -> EventWriter:
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = EventWriter()
+        _writers[loop] = writer
+    return writer
+
+
+def append_terminal_event(
+    run_id: UUID,
+    *,
+    expect: Iterable[str],
+    event: str,
+    data_for: Callable[[Run, str], dict[str, Any]],
+    fields_for: Callable[[Run, str], dict[str, Any]],
+) -> tuple[Run, int, dict[str, Any]] | None:
+    """End a run that no process of ours is executing (sync; call inside no transaction).
+
+    In one transaction: if the run's status is in ``expect``, its text is rebuilt from its stored
+    events, ``fields_for(run, text)`` is saved, and the terminal event ``data_for(run, text)`` is
+    stored with the next seq. Returns (run, seq, data), or None when the run was not in
+    ``expect`` (someone else ended it). Publish the event after the call returns.
+    """
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status not in set(expect):
+            return None
+        last_seq = run.events.aggregate(last=Max("seq"))["last"] or 0
+        tail = run.events.filter(seq__gt=run.text_seq).order_by("seq").values_list("event", "data")
+        text = text_from_events(tail, base=run.text)
+        fields = fields_for(run, text)
+        data = data_for(run, text)
+        Run.objects.filter(pk=run_id).update(**fields)
+        RunEvent.objects.create(run=run, seq=last_seq + 1, event=event, data=data)
+        for name, value in fields.items():
+            setattr(run, name, value)
+        return run, last_seq + 1, data
+
+
+async def publish_event(run_id: object, seq: int, event: str, data: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(group_name(run_id), event_message(run_id, seq, event, data, ""))

@@ -1,0 +1,54 @@
+"""Which coroutine executes a run of each kind.
+
+``register_kind(kind, handler)`` plugs a pipeline in; ``execute_run`` calls ``handler_for(kind)``
+with a ``RunContext``. The handler returns the extra fields of the ``done`` event (for a
+script: ``script_id``, ``validation``).
+
+Precedence is well defined whatever the order apps load in: a registration made with
+``default=True`` (the simple built-in handlers of this app) never replaces a full one, and a full
+registration (``default=False``, the normal call) replaces a default one. Between two full
+registrations of the same kind, the later one wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from generation.runs.context import RunContext
+
+Handler = Callable[["RunContext"], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Registration:
+    handler: Handler
+    default: bool
+
+
+_registry: dict[str, _Registration] = {}
+
+
+class UnknownRunKind(LookupError):
+    pass
+
+
+def register_kind(kind: str, handler: Handler, *, default: bool = False) -> None:
+    current = _registry.get(kind)
+    if default and current is not None and not current.default:
+        return
+    _registry[kind] = _Registration(handler, default)
+
+
+def handler_for(kind: str) -> Handler:
+    try:
+        return _registry[kind].handler
+    except KeyError:
+        raise UnknownRunKind(f"No handler is registered for runs of kind {kind!r}.") from None
+
+
+def registered_kinds() -> dict[str, bool]:
+    """Each registered kind and whether its handler is the built-in default."""
+    return {kind: registration.default for kind, registration in _registry.items()}
