@@ -116,6 +116,21 @@ class Finish:
 StreamEvent = TextDelta | Finish
 
 
+@dataclass(slots=True)
+class StreamMeter:
+    """What an adapter counted while streaming, readable after a cancel or an error.
+
+    Adapters whose ``accepts_meter`` is true take ``stream(request, meter=StreamMeter())`` and
+    keep it current: the provider's own counts as they arrive (``None`` until then), and the
+    characters of text yielded so far.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    text_chars: int = 0
+    finished: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Completion:
     text: str
@@ -150,6 +165,8 @@ class LLMProvider:
     location: Literal["local", "cloud"] = "cloud"
     tier: Literal["free", "pro", "enterprise"] = "pro"
     expected_latency_ms: int = 800
+    accepts_meter: bool = False
+    """True when ``stream`` takes a keyword-only ``meter: StreamMeter``."""
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         self.alias = alias
@@ -159,8 +176,29 @@ class LLMProvider:
     def default_model(self) -> str:
         return str(self.options.get("model") or "")
 
+    how_to_configure: str = ""
+    """Which settings (environment variables or admin fields) make the provider usable."""
+
     def is_configured(self) -> bool:
         return True
+
+    def model_names(self) -> tuple[str, ...]:
+        """The models this configuration can serve, the default first (a subclass may instead
+        declare them as a ``models`` tuple)."""
+        declared = getattr(self, "models", None)
+        if isinstance(declared, tuple) and declared:
+            return declared
+        return (self.default_model,) if self.default_model else ()
+
+    async def health(self) -> bool:
+        """Whether a call would likely work now; cheap and never billed."""
+        return self.is_configured()
+
+    async def test_key(self) -> str:
+        """Check the credentials with the cheapest real call; a short success note, or raise."""
+        if not self.is_configured():
+            raise ProviderError(ErrorKind.AUTH, "not configured", provider=self.alias)
+        return "no key needed"
 
     def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         raise NotImplementedError
