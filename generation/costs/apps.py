@@ -6,3 +6,7 @@ from django.apps import AppConfig
 class CostsConfig(AppConfig):
     name = "generation.costs"
     label = "costs"
+    verbose_name = "Costs and provider keys"
+
+    def ready(self) -> None:
+        from generation.costs import credentials  # noqa: F401  (connects the signal receivers)

@@ -1,0 +1,176 @@
+"""Staff screens: prices (editable), the cost ledger (read-only, with totals) and provider
+credentials (keys write-only, shown masked, with a "Test key" action)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet, Sum
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from generation.costs.models import CostRecord, Price, ProviderCredential
+from generation.providers.base import ProviderError
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    list_display = ("provider", "model", "input_per_1k", "output_per_1k", "effective_from")
+    list_filter = ("provider",)
+    search_fields = ("provider", "model")
+    ordering = ("provider", "model", "-effective_from")
+
+
+@admin.register(CostRecord)
+class CostRecordAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "provider",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "reported",
+        "outcome",
+        "error_kind",
+        "user",
+        "project",
+        "run_id",
+        "attempt",
+    )
+    list_filter = (
+        "provider",
+        "model",
+        "reported",
+        "outcome",
+        ("created_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("run_id", "model", "provider")
+    date_hierarchy = "created_at"
+    list_select_related = ("user", "project")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        response = super().changelist_view(request, extra_context)
+        if isinstance(response, TemplateResponse) and response.context_data is not None:
+            changelist = response.context_data.get("cl")
+            if changelist is not None:
+                queryset: QuerySet[CostRecord] = changelist.queryset
+                totals = queryset.aggregate(
+                    cost=Sum("cost"),
+                    input_tokens=Sum("input_tokens"),
+                    output_tokens=Sum("output_tokens"),
+                    records=Count("id"),
+                )
+                totals["cost"] = totals["cost"] or Decimal(0)
+                response.context_data["totals"] = totals
+                title = response.context_data.get("title", "")
+                response.context_data["title"] = (
+                    f"{title} · total {totals['cost']} USD over {totals['records']} records, "
+                    f"{totals['input_tokens'] or 0} input and {totals['output_tokens'] or 0} "
+                    "output tokens"
+                )
+        return response
+
+
+class ProviderCredentialForm(forms.ModelForm):
+    api_key = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Write-only. Leave blank to keep the stored key.",
+    )
+    clear_api_key = forms.BooleanField(required=False, help_text="Remove the stored key.")
+
+    class Meta:
+        model = ProviderCredential
+        fields = (
+            "provider",
+            "api_key",
+            "clear_api_key",
+            "base_url",
+            "endpoint",
+            "deployment",
+            "api_version",
+            "model",
+            "enabled",
+        )
+
+    def clean_provider(self) -> str:
+        from django.conf import settings
+
+        alias = str(self.cleaned_data["provider"]).strip()
+        if alias not in settings.LLM_PROVIDERS:
+            known = ", ".join(sorted(settings.LLM_PROVIDERS))
+            raise forms.ValidationError(f"Unknown provider {alias!r}; known: {known}.")
+        return alias
+
+    def save(self, commit: bool = True) -> ProviderCredential:
+        credential = super().save(commit=False)
+        if self.cleaned_data.get("clear_api_key"):
+            credential.api_key_encrypted = ""
+            credential.key_hint = ""
+        elif self.cleaned_data.get("api_key"):
+            credential.set_api_key(self.cleaned_data["api_key"])
+        if commit:
+            credential.save()
+        return credential
+
+
+@admin.register(ProviderCredential)
+class ProviderCredentialAdmin(admin.ModelAdmin):
+    form = ProviderCredentialForm
+    list_display = (
+        "provider",
+        "key_hint",
+        "model",
+        "base_url",
+        "endpoint",
+        "deployment",
+        "enabled",
+        "updated_at",
+    )
+    readonly_fields = ("key_hint", "updated_at")
+    actions = ("test_key", "rotate_encryption")
+
+    @admin.action(description="Test key (the cheapest real call the provider has)")
+    def test_key(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
+        from generation.providers.registry import get_provider
+
+        for credential in queryset:
+            try:
+                provider = get_provider(credential.provider)
+                note = async_to_sync(provider.test_key)()
+            except ProviderError as exc:
+                self.message_user(
+                    request,
+                    f"{credential.provider}: {exc.kind.value}: {exc.message}",
+                    messages.ERROR,
+                )
+            except Exception as exc:
+                self.message_user(request, f"{credential.provider}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{credential.provider}: {note}", messages.SUCCESS)
+
+    @admin.action(description="Re-encrypt keys with the newest encryption key")
+    def rotate_encryption(
+        self, request: HttpRequest, queryset: QuerySet[ProviderCredential]
+    ) -> None:
+        from generation.costs.credentials import credentials_rotate
+
+        count = credentials_rotate(queryset)
+        self.message_user(request, f"Re-encrypted {count} stored key(s).", messages.SUCCESS)

@@ -1,0 +1,78 @@
+"""Reading staff-entered provider credentials, briefly cached, and rotating their encryption.
+
+Decrypted values stay in this process's memory only (never in the shared cache). A save or
+delete bumps a version number in Django's cache, so every process drops its copy at its next
+read; the copy also expires after ``TTL`` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from generation.costs import crypto
+from generation.costs.models import ProviderCredential
+
+TTL = 30.0
+VERSION_KEY = "aura:credentials:version"
+
+_lock = threading.Lock()
+_cached: tuple[float, Any, dict[str, dict[str, str]]] | None = None
+
+
+def credential_overrides() -> dict[str, dict[str, str]]:
+    """alias -> the OPTIONS staff set for it (decrypted), for enabled rows."""
+    global _cached
+    version = cache.get(VERSION_KEY, 0)
+    with _lock:
+        if _cached is not None:
+            loaded_at, cached_version, values = _cached
+            if cached_version == version and time.monotonic() - loaded_at < TTL:
+                return values
+    values = {}
+    for credential in ProviderCredential.objects.filter(enabled=True):
+        try:
+            values[credential.provider] = credential.options()
+        except crypto.SecretUnreadable:
+            values[credential.provider] = {
+                k: v for k, v in credential.options_without_key().items() if v
+            }
+    with _lock:
+        _cached = (time.monotonic(), version, values)
+    return values
+
+
+def credentials_invalidate() -> None:
+    global _cached
+    with _lock:
+        _cached = None
+    try:
+        cache.incr(VERSION_KEY)
+    except ValueError:
+        cache.set(VERSION_KEY, 1, timeout=None)
+
+
+@receiver(post_save, sender=ProviderCredential)
+@receiver(post_delete, sender=ProviderCredential)
+def _credential_changed(**kwargs: Any) -> None:
+    credentials_invalidate()
+
+
+def credentials_rotate(credentials: Iterable[ProviderCredential] | None = None) -> int:
+    """Re-encrypt stored keys with the newest key; returns how many were rewritten."""
+    rows = ProviderCredential.objects.all() if credentials is None else credentials
+    count = 0
+    for credential in rows:
+        if not credential.api_key_encrypted:
+            continue
+        rotated = crypto.rotate(credential.api_key_encrypted)
+        ProviderCredential.objects.filter(pk=credential.pk).update(api_key_encrypted=rotated)
+        count += 1
+    credentials_invalidate()
+    return count

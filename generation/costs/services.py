@@ -1,0 +1,125 @@
+"""Prices, cost arithmetic (Decimal only) and the append-only ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from generation.costs.models import CostRecord, Price
+from generation.costs.tokens import estimate_tokens
+from generation.providers.base import Usage
+
+__all__ = [
+    "PriceQuote",
+    "acost_record_create",
+    "aprice_for",
+    "cost_for",
+    "cost_from_quote",
+    "cost_record_create",
+    "estimate_tokens",
+    "expected_cost",
+    "price_for",
+]
+
+THOUSAND = Decimal(1000)
+COST_PLACES = Decimal("0.00000001")
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuote:
+    provider: str
+    model: str
+    input_per_1k: Decimal
+    output_per_1k: Decimal
+    known: bool
+    """False when no price row matched (the cost then counts as 0 and should be flagged)."""
+
+
+def price_for(provider: str, model: str, at: datetime | None = None) -> PriceQuote:
+    """The price in effect at ``at`` (now by default): the model's own row, else the longest
+    priced prefix of its name, else the provider's ``*`` row."""
+    moment = at or timezone.now()
+    rows = list(
+        Price.objects.filter(provider=provider, effective_from__lte=moment)
+        .order_by("model", "-effective_from")
+        .values_list("model", "input_per_1k", "output_per_1k")
+    )
+    current: dict[str, tuple[Decimal, Decimal]] = {}
+    for name, price_in, price_out in rows:
+        current.setdefault(name, (price_in, price_out))
+    chosen = current.get(model)
+    if chosen is None and model:
+        prefixes = [name for name in current if name != Price.WILDCARD and model.startswith(name)]
+        if prefixes:
+            chosen = current[max(prefixes, key=len)]
+    if chosen is None:
+        chosen = current.get(Price.WILDCARD)
+    if chosen is None:
+        return PriceQuote(provider, model, Decimal(0), Decimal(0), known=False)
+    return PriceQuote(provider, model, chosen[0], chosen[1], known=True)
+
+
+aprice_for = sync_to_async(price_for)
+
+
+def cost_from_quote(quote: PriceQuote, input_tokens: int, output_tokens: int) -> Decimal:
+    raw = (
+        Decimal(input_tokens) * quote.input_per_1k + Decimal(output_tokens) * quote.output_per_1k
+    ) / THOUSAND
+    return raw.quantize(COST_PLACES, rounding=ROUND_HALF_UP)
+
+
+def cost_for(provider: str, model: str, usage: Usage, at: datetime | None = None) -> Decimal:
+    return cost_from_quote(price_for(provider, model, at), usage.input_tokens, usage.output_tokens)
+
+
+def expected_cost(
+    provider: str,
+    model: str,
+    *,
+    prompt: str = "",
+    input_tokens: int | None = None,
+    output_tokens: int = 0,
+) -> Decimal:
+    """The cost before a call: the prompt's estimated tokens (or ``input_tokens``) and the
+    expected output tokens (the caller's estimate, e.g. from a word budget)."""
+    tokens_in = estimate_tokens(prompt) if input_tokens is None else input_tokens
+    return cost_from_quote(price_for(provider, model), tokens_in, output_tokens)
+
+
+def cost_record_create(
+    *,
+    provider: str,
+    model: str,
+    usage: Usage,
+    outcome: str,
+    cost: Decimal | None = None,
+    user_id: Any = None,
+    project_id: Any = None,
+    run_id: Any = "",
+    attempt: int = 1,
+    error_kind: str = "",
+) -> CostRecord:
+    amount = cost if cost is not None else cost_for(provider, model, usage)
+    return CostRecord.objects.create(
+        user_id=user_id,
+        project_id=project_id,
+        provider=provider,
+        model=model[:120],
+        input_tokens=max(0, usage.input_tokens),
+        output_tokens=max(0, usage.output_tokens),
+        cost=amount,
+        reported=usage.reported,
+        run_id=str(run_id or "")[:64],
+        attempt=attempt,
+        outcome=outcome,
+        error_kind=error_kind,
+    )
+
+
+acost_record_create = sync_to_async(cost_record_create)
