@@ -368,6 +368,12 @@ class HTTPProvider(LLMProvider):
             raise
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, parser, request, chars) from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise self.error(
+                ErrorKind.UNAVAILABLE,
+                f"unreadable data in the stream: {type(exc).__name__}: {short(str(exc), 120)}",
+                usage=self._usage(parser, request, chars, final=False),
+            ) from exc
         finally:
             watchdog.close()
             if meter is not None:
@@ -450,7 +456,13 @@ class HTTPProvider(LLMProvider):
                 ErrorKind.TRUNCATED, f"the connection broke mid-response: {exc}", usage=usage
             )
         if isinstance(exc, httpx.ConnectError):
-            return self.error(ErrorKind.NETWORK, f"cannot connect: {exc}", usage=usage)
+            # A local server that refuses connections is not running: retrying will not help.
+            return self.error(
+                ErrorKind.NETWORK,
+                f"cannot connect to {self.label or self.alias}: {exc}",
+                usage=usage,
+                retryable=self.location != "local",
+            )
         return self.error(ErrorKind.NETWORK, f"{type(exc).__name__}: {exc}", usage=usage)
 
     async def _get_json(self, url: str, headers: dict[str, str], **params: str) -> Any:

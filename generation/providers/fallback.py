@@ -1,0 +1,454 @@
+"""Streaming along a chain of providers: retries, fallback, circuit breaking, attempt records.
+
+Public API::
+
+    stream = stream_with_fallback(chain, request, ledger=Ledger(user_id, project_id, run_id),
+                                  retry=RetryPolicy(...))
+    async with stream:                      # closes the upstream response on exit / cancel
+        async for event in stream:          # AttemptStarted | ProviderSwitch | TextDelta | Finish
+            ...
+    stream.attempts      # list[Attempt], every provider tried and why it ended
+    stream.result        # FallbackResult of the successful attempt (None until Finish)
+
+Rules. Retryable errors are retried with exponential backoff and jitter, honouring
+``retry_after`` (capped), then the next provider is tried: all of it only before the attempt
+has yielded any text. Once text was yielded, a failure is raised as the attempt's
+``ProviderError`` (the caller keeps the text; two models' outputs are never spliced). Auth,
+quota and bad-request errors are not retried. A provider whose circuit is open is skipped.
+When every provider fails, ``ProviderError(UNAVAILABLE)`` lists each attempt.
+
+Each attempt that made a call writes one ``CostRecord`` when a ``Ledger`` is given (retries
+included in the same record), also when it failed or was cancelled: then with the provider's
+counts so far, or estimates (``reported=False``) from the text it produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+from generation.costs.tokens import estimate_tokens
+from generation.providers.base import (
+    CompletionRequest,
+    ErrorKind,
+    Finish,
+    LLMProvider,
+    ProviderError,
+    StreamMeter,
+    TextDelta,
+    Usage,
+)
+from generation.providers.circuit import CircuitBreaker
+from generation.providers.transport import prompt_estimate, short
+
+logger = logging.getLogger(__name__)
+
+NEVER_RETRIED = frozenset({ErrorKind.AUTH, ErrorKind.QUOTA, ErrorKind.BAD_REQUEST})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries per provider (after its first try), before moving on to the next one."""
+
+    max_retries: int = 2
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    retry_after_cap: float = 20.0
+    """A provider asking to wait longer than this is left for the next one at once."""
+    jitter: float = 0.5
+
+    def delay(self, retry: int, retry_after: float | None) -> float:
+        backoff = min(self.max_delay, self.base_delay * (2**retry))
+        backoff *= 1 + random.uniform(0, self.jitter)
+        if retry_after is not None:
+            return min(max(backoff, retry_after), self.retry_after_cap)
+        return backoff
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """Who pays: with it, every attempt writes a CostRecord."""
+
+    user_id: Any = None
+    project_id: Any = None
+    run_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStarted:
+    provider: str
+    model: str
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSwitch:
+    from_provider: str
+    to_provider: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Attempt:
+    number: int
+    provider: str
+    model: str
+    outcome: str = "running"
+    """running, succeeded, failed, cancelled or skipped (circuit open)."""
+    error_kind: str = ""
+    message: str = ""
+    retries: int = 0
+    started_at: float = field(default_factory=time.time)
+    ttft_ms: int | None = None
+    duration_ms: int | None = None
+    usage: Usage | None = None
+    cost: Decimal = Decimal(0)
+    text_chars: int = 0
+    finish_reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (money as a string)."""
+        return {
+            "number": self.number,
+            "provider": self.provider,
+            "model": self.model,
+            "outcome": self.outcome,
+            "error_kind": self.error_kind,
+            "message": self.message,
+            "retries": self.retries,
+            "started_at": self.started_at,
+            "ttft_ms": self.ttft_ms,
+            "duration_ms": self.duration_ms,
+            "usage": None
+            if self.usage is None
+            else {
+                "input_tokens": self.usage.input_tokens,
+                "output_tokens": self.usage.output_tokens,
+                "reported": self.usage.reported,
+            },
+            "cost": str(self.cost),
+            "finish_reason": self.finish_reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackResult:
+    provider: str
+    model: str
+    finish_reason: str
+    usage: Usage
+    cost: Decimal
+    attempts: tuple[Attempt, ...]
+
+
+FallbackEvent = AttemptStarted | ProviderSwitch | TextDelta | Finish
+ProviderLookup = Callable[[str], Awaitable[LLMProvider]]
+
+
+async def _registry_lookup(alias: str) -> LLMProvider:
+    from generation.providers.registry import aget_provider
+
+    return await aget_provider(alias)
+
+
+async def _price_cost(provider: str, model: str, usage: Usage) -> Decimal:
+    from generation.costs.services import aprice_for, cost_from_quote
+
+    quote = await aprice_for(provider, model)
+    return cost_from_quote(quote, usage.input_tokens, usage.output_tokens)
+
+
+class FallbackStream:
+    """The async iterator ``stream_with_fallback`` returns; see the module docstring."""
+
+    def __init__(
+        self,
+        chain: Sequence[str],
+        request: CompletionRequest,
+        *,
+        ledger: Ledger | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        providers: Mapping[str, LLMProvider] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not chain:
+            raise ValueError("the provider chain is empty")
+        self.chain = list(chain)
+        self.request = request
+        self.ledger = ledger
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker.from_settings()
+        self._providers = dict(providers or {})
+        self._sleep = sleep
+        self.attempts: list[Attempt] = []
+        self.result: FallbackResult | None = None
+        self._gen = self._run()
+
+    def __aiter__(self) -> FallbackStream:
+        return self
+
+    def __anext__(self) -> Awaitable[FallbackEvent]:
+        return self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+
+    async def __aenter__(self) -> FallbackStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def current(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    async def _provider(self, alias: str) -> LLMProvider:
+        provider = self._providers.get(alias)
+        if provider is None:
+            provider = await _registry_lookup(alias)
+            self._providers[alias] = provider
+        return provider
+
+    async def _run(self) -> AsyncGenerator[FallbackEvent]:
+        reasons: list[str] = []
+        left: tuple[str, str] | None = None
+        for position, alias in enumerate(self.chain):
+            try:
+                provider = await self._provider(alias)
+            except Exception as exc:
+                attempt = Attempt(
+                    len(self.attempts) + 1, alias, "", "failed", "bad_request", str(exc)
+                )
+                self.attempts.append(attempt)
+                reasons.append(f"{alias}: {exc}")
+                left = (alias, str(exc))
+                continue
+            request = self.request
+            if position > 0 and request.model:
+                request = dataclasses.replace(request, model="")
+            model = request.model or provider.default_model
+            attempt = Attempt(len(self.attempts) + 1, alias, model)
+            if not await self.breaker.allow(alias):
+                attempt.outcome = "skipped"
+                attempt.error_kind = ErrorKind.UNAVAILABLE.value
+                attempt.message = "skipped: it failed repeatedly (circuit open)"
+                self.attempts.append(attempt)
+                reasons.append(f"{alias}: {attempt.message}")
+                left = (alias, attempt.message)
+                continue
+            self.attempts.append(attempt)
+            if left is not None:
+                yield ProviderSwitch(left[0], alias, left[1])
+            yield AttemptStarted(alias, model, attempt.number)
+            error = None
+            async with contextlib.aclosing(self._attempt(provider, request, attempt)) as events:
+                async for event in events:
+                    if isinstance(event, ProviderError):
+                        error = event
+                        break
+                    yield event
+            if error is None:
+                return
+            reason = f"{error.kind.value}: {error.message}"
+            reasons.append(f"{alias}: {reason}")
+            left = (alias, reason)
+        raise ProviderError(
+            ErrorKind.UNAVAILABLE,
+            "no provider could answer: " + "; ".join(reasons),
+            retryable=False,
+        )
+
+    async def _attempt(
+        self, provider: LLMProvider, request: CompletionRequest, attempt: Attempt
+    ) -> AsyncGenerator[TextDelta | Finish | ProviderError]:
+        """Yields the attempt's events; a ProviderError *yielded* means: move on."""
+        alias = provider.alias
+        began = time.monotonic()
+        chars = 0
+        meter = StreamMeter()
+        while True:
+            meter = StreamMeter()
+            if provider.accepts_meter:
+                stream = provider.stream(request, meter=meter)  # type: ignore[call-arg]
+            else:
+                stream = provider.stream(request)
+            try:
+                async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                    async for event in stream:
+                        if type(event) is TextDelta:
+                            if not chars:
+                                attempt.ttft_ms = int((time.monotonic() - began) * 1000)
+                            chars += len(event.text)
+                            attempt.text_chars = chars
+                            yield event
+                        elif isinstance(event, Finish):
+                            await self._succeeded(attempt, event, began)
+                            yield event
+                            return
+                raise ProviderError(
+                    ErrorKind.TRUNCATED, "the stream ended without a finish", provider=alias
+                )
+            except ProviderError as exc:
+                if not exc.provider:
+                    exc.provider = alias
+                await self.breaker.record_failure(alias, exc.kind)
+                if chars:
+                    await self._ended(attempt, "failed", exc, meter, chars, began)
+                    raise
+                if self._should_retry(exc, attempt) and await self.breaker.state(alias) != "open":
+                    delay = self.retry.delay(attempt.retries, exc.retry_after)
+                    attempt.retries += 1
+                    logger.info("%s: %s; retry %d in %.2fs", alias, exc, attempt.retries, delay)
+                    await self._sleep(delay)
+                    continue
+                await self._ended(attempt, "failed", exc, meter, chars, began)
+                yield exc
+                return
+            except (asyncio.CancelledError, GeneratorExit):
+                await self._ended(attempt, "cancelled", None, meter, chars, began)
+                raise
+            except Exception as exc:
+                logger.exception("%s failed unexpectedly", alias)
+                wrapped = ProviderError(
+                    ErrorKind.UNAVAILABLE, f"{type(exc).__name__}: {exc}", provider=alias
+                )
+                await self.breaker.record_failure(alias, wrapped.kind)
+                await self._ended(attempt, "failed", wrapped, meter, chars, began)
+                if chars:
+                    raise wrapped from exc
+                yield wrapped
+                return
+
+    def _should_retry(self, exc: ProviderError, attempt: Attempt) -> bool:
+        if not exc.retryable or exc.kind in NEVER_RETRIED:
+            return False
+        if attempt.retries >= self.retry.max_retries:
+            return False
+        return exc.retry_after is None or exc.retry_after <= self.retry.retry_after_cap
+
+    async def _succeeded(self, attempt: Attempt, finish: Finish, began: float) -> None:
+        await self.breaker.record_success(attempt.provider)
+        attempt.outcome = "succeeded"
+        attempt.duration_ms = int((time.monotonic() - began) * 1000)
+        attempt.usage = finish.usage
+        attempt.finish_reason = finish.finish_reason
+        if finish.model:
+            attempt.model = finish.model
+        attempt.cost = await _price_cost(attempt.provider, attempt.model, finish.usage)
+        await self._record(attempt)
+        self.result = FallbackResult(
+            provider=attempt.provider,
+            model=attempt.model,
+            finish_reason=finish.finish_reason,
+            usage=finish.usage,
+            cost=attempt.cost,
+            attempts=tuple(self.attempts),
+        )
+
+    async def _ended(
+        self,
+        attempt: Attempt,
+        outcome: str,
+        error: ProviderError | None,
+        meter: StreamMeter,
+        chars: int,
+        began: float,
+    ) -> None:
+        attempt.outcome = outcome
+        attempt.duration_ms = int((time.monotonic() - began) * 1000)
+        if error is not None:
+            attempt.error_kind = error.kind.value
+            attempt.message = short(error.message, 500)
+        attempt.usage = partial_usage(self.request, meter, chars)
+        with contextlib.suppress(Exception):
+            attempt.cost = await _price_cost(attempt.provider, attempt.model, attempt.usage)
+        await self._record(attempt)
+
+    async def _record(self, attempt: Attempt) -> None:
+        if self.ledger is None or attempt.usage is None:
+            return
+        from generation.costs.services import acost_record_create
+
+        try:
+            await acost_record_create(
+                provider=attempt.provider,
+                model=attempt.model,
+                usage=attempt.usage,
+                outcome=attempt.outcome,
+                cost=attempt.cost,
+                user_id=self.ledger.user_id,
+                project_id=self.ledger.project_id,
+                run_id=self.ledger.run_id,
+                attempt=attempt.number,
+                error_kind=attempt.error_kind,
+            )
+        except Exception:
+            logger.exception("could not write the cost record of %s", attempt.provider)
+
+
+def partial_usage(request: CompletionRequest, meter: StreamMeter, chars: int) -> Usage:
+    """Usage of an attempt that did not finish: the provider's counts so far where it gave
+    them, estimates otherwise. Nothing counted when no text came and no count was reported."""
+    if not chars and meter.input_tokens is None:
+        return Usage(0, meter.output_tokens or 0, reported=False)
+    input_tokens = (
+        meter.input_tokens if meter.input_tokens is not None else prompt_estimate(request)
+    )
+    output_tokens = max(meter.output_tokens or 0, (chars + 3) // 4 if chars else 0)
+    return Usage(input_tokens, output_tokens, reported=False)
+
+
+def stream_with_fallback(
+    chain: Sequence[str],
+    request: CompletionRequest,
+    *,
+    ledger: Ledger | None = None,
+    retry: RetryPolicy | None = None,
+    breaker: CircuitBreaker | None = None,
+    providers: Mapping[str, LLMProvider] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> FallbackStream:
+    """Stream ``request`` from the first provider of ``chain`` that answers.
+
+    ``providers`` maps aliases to ready adapters (otherwise the registry builds them);
+    ``sleep`` is the backoff wait (tests pass a recorder)."""
+    return FallbackStream(
+        chain,
+        request,
+        ledger=ledger,
+        retry=retry,
+        breaker=breaker,
+        providers=providers,
+        sleep=sleep,
+    )
+
+
+__all__ = [
+    "Attempt",
+    "AttemptStarted",
+    "FallbackEvent",
+    "FallbackResult",
+    "FallbackStream",
+    "Ledger",
+    "ProviderSwitch",
+    "RetryPolicy",
+    "estimate_tokens",
+    "partial_usage",
+    "stream_with_fallback",
+]
