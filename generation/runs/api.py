@@ -1,5 +1,249 @@
+"""Run routes of the API (../shared/API.md §3): start a script run (streamed as SSE, or waited
+for), read a run, follow its events (resumable), cancel it."""
+
 from __future__ import annotations
 
-from ninja import Router
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
-router = Router()
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from ninja import Router, Schema
+from pydantic import ConfigDict, Field, StringConstraints
+
+from aura_site.api_errors import ApiError, correlation_id, error_body
+from generation.runs import runner
+from generation.runs.models import Run, RunStatus
+from generation.runs.selectors import run_for_user, run_snapshot
+from generation.runs.services import (
+    NoProviderAvailable,
+    RunLimitExceeded,
+    run_cancel,
+    run_wait_ended,
+    script_run_start,
+)
+from generation.runs.streams import follow_run, sse_stream
+
+router = Router(tags=["runs"])
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+class KeyPointIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    priority: Literal["must", "should", "nice"] = "must"
+
+
+class ScriptRequest(Schema):
+    """A script run (API.md §3). Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: int
+    topic: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+    audience: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    tone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    template: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = None
+    persona: int | None = None
+    platform: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "youtube"
+    delivery: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    duration_seconds: int = Field(60, ge=10, le=1800)
+    key_points: list[KeyPointIn] = Field(default_factory=list, max_length=20)
+    provider: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "auto"
+    model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+
+
+class UsageOut(Schema):
+    input_tokens: int
+    output_tokens: int
+    reported: bool
+
+
+class TimingsOut(Schema):
+    queued_at: datetime
+    started_at: datetime | None
+    first_token_at: datetime | None
+    finished_at: datetime | None
+    ttft_ms: int | None
+    duration_ms: int | None
+
+
+class RunErrorOut(Schema):
+    code: str
+    message: str
+
+
+class RunOut(Schema):
+    id: str
+    project: int
+    kind: str
+    status: str
+    text: str
+    provider: str
+    model: str
+    attempts: list[dict[str, Any]]
+    usage: UsageOut
+    cost: Decimal
+    expected_tokens: int
+    expected_cost: Decimal
+    tokens_per_second: float
+    timings: TimingsOut
+    error: RunErrorOut | None
+    result: dict[str, Any]
+    last_seq: int
+    correlation_id: str
+
+
+def _caller(request: HttpRequest) -> Any:
+    """The user django-ninja authenticated (bearer token or session)."""
+    return request.auth  # type: ignore[attr-defined]
+
+
+def run_state(run_id: UUID | str) -> dict[str, Any]:
+    snapshot = run_snapshot(run_id)
+    run = snapshot.run
+    return {
+        "id": str(run.pk),
+        "project": run.project_id,
+        "kind": run.kind,
+        "status": run.status,
+        "text": snapshot.text,
+        "provider": run.provider,
+        "model": run.model,
+        "attempts": run.attempts,
+        "usage": {
+            "input_tokens": run.input_tokens,
+            "output_tokens": run.output_tokens,
+            "reported": run.usage_reported,
+        },
+        "cost": run.cost,
+        "expected_tokens": run.expected_tokens,
+        "expected_cost": run.expected_cost,
+        "tokens_per_second": run.tokens_per_second,
+        "timings": {
+            "queued_at": run.queued_at,
+            "started_at": run.started_at,
+            "first_token_at": run.first_token_at,
+            "finished_at": run.finished_at,
+            "ttft_ms": run.ttft_ms,
+            "duration_ms": run.duration_ms,
+        },
+        "error": {"code": run.error_code, "message": run.error_message} if run.error_code else None,
+        "result": run.result,
+        "last_seq": snapshot.last_seq,
+        "correlation_id": run.correlation_id,
+    }
+
+
+def sse_response(run_id: UUID | str, after: int) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(sse_stream(run_id, after), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def _start(request: HttpRequest, body: ScriptRequest) -> Run:
+    runner.note_loop()
+    try:
+        return await sync_to_async(script_run_start)(
+            _caller(request), body.model_dump(), correlation_id=correlation_id(request)
+        )
+    except RunLimitExceeded as exc:
+        raise ApiError(429, exc.code, exc.message, retry_after=exc.retry_after) from None
+    except NoProviderAvailable as exc:
+        raise ApiError(
+            400 if "Unknown provider" in str(exc) else 503,
+            "invalid_provider" if "Unknown provider" in str(exc) else "no_provider",
+            str(exc),
+            details=[{"field": "provider", "message": str(exc), "type": "invalid"}],
+        ) from None
+
+
+@router.post(
+    "/scripts/stream",
+    response={200: None},
+    summary="Start a script run and stream it as server-sent events",
+)
+async def script_stream(request: HttpRequest, body: ScriptRequest) -> HttpResponseBase:
+    run = await _start(request, body)
+    return sse_response(run.pk, 0)
+
+
+_FAILURE_STATUS = {
+    "timeout": 504,
+    "unavailable": 503,
+    "interrupted": 503,
+    "auth": 502,
+    "quota": 502,
+    "rate_limit": 502,
+    "overloaded": 502,
+}
+
+
+@router.post("/scripts", response={200: RunOut}, summary="Run a script and wait for it")
+async def script_complete(request: HttpRequest, body: ScriptRequest) -> Any:
+    run = await _start(request, body)
+    async for event in follow_run(run.pk, 0):
+        if event is not None and event.event in ("done", "cancelled", "error"):
+            break
+    state = await sync_to_async(run_state)(run.pk)
+    if state["status"] == RunStatus.SUCCEEDED:
+        return state
+    if state["status"] == RunStatus.CANCELLED:
+        code, message, status = "cancelled", "The run was cancelled.", 409
+    else:
+        error = state["error"] or {"code": "failed", "message": "The run failed."}
+        code, message = error["code"], error["message"]
+        status = _FAILURE_STATUS.get(code, 502)
+    body_out = error_body(request, code, message)
+    body_out["error"]["run_id"] = state["id"]
+    body_out["error"]["text"] = state["text"]
+    return JsonResponse(body_out, status=status)
+
+
+@router.get("/runs/{run_id}", response=RunOut, summary="A run's state")
+async def run_detail(request: HttpRequest, run_id: str) -> Any:
+    run, _ = await sync_to_async(run_for_user)(_caller(request), run_id)
+    return await sync_to_async(run_state)(run.pk)
+
+
+def _after(request: HttpRequest, after: int | None) -> int:
+    header = request.headers.get("Last-Event-ID", "").strip()
+    if header:
+        try:
+            return max(0, int(header))
+        except ValueError:
+            raise ApiError(
+                400,
+                "invalid_request",
+                "Last-Event-ID must be the seq of an event.",
+                details=[{"field": "Last-Event-ID", "message": "not a number", "type": "int"}],
+            ) from None
+    return max(0, after or 0)
+
+
+@router.get(
+    "/runs/{run_id}/events",
+    response={200: None},
+    summary="Replay a run's events after Last-Event-ID (or ?after=), then follow it live",
+)
+async def run_events(
+    request: HttpRequest, run_id: str, after: int | None = None
+) -> HttpResponseBase:
+    runner.note_loop()
+    run, _ = await sync_to_async(run_for_user)(_caller(request), run_id)
+    return sse_response(run.pk, _after(request, after))
+
+
+@router.post("/runs/{run_id}/cancel", response=RunOut, summary="Cancel a run (idempotent)")
+async def run_cancel_view(request: HttpRequest, run_id: str) -> Any:
+    runner.note_loop()
+    run = await run_cancel(_caller(request), run_id)
+    if run.is_active:
+        run = await run_wait_ended(run.pk, 5)
+    return await sync_to_async(run_state)(run.pk)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -9,7 +11,21 @@ class RunsConfig(AppConfig):
     verbose_name = "Runs"
 
     def ready(self) -> None:
+        from django.core.signals import request_started
+
         from generation.runs.handlers import script_handler
         from generation.runs.kinds import register_kind
 
         register_kind("script", script_handler, default=True)
+        request_started.connect(_note_server_loop, dispatch_uid="runs-note-loop")
+
+
+async def _note_server_loop(sender: Any, **kwargs: Any) -> None:
+    """Under an ASGI server, remember its loop (inline runs execute there) and start the
+    heartbeat and the reaper of this process."""
+    from django.core.handlers.asgi import ASGIHandler
+
+    from generation.runs import runner
+
+    if isinstance(sender, type) and issubclass(sender, ASGIHandler):
+        runner.note_loop()

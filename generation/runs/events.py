@@ -87,8 +87,8 @@ class RunLog:
     ) -> None:
         self.run_id = run_id
         self.seq = last_seq
+        self.render = render
         self._writer = writer
-        self._render = render
         self.lost = False
 
     def append(
@@ -97,20 +97,29 @@ class RunLog:
         if self.lost:
             raise RunLost(str(self.run_id))
         self.seq += 1
-        html = self._render(event, data)
+        html = self.render(event, data)
         self._writer.put(
             LogItem(self.run_id, self.seq, event, data, html, checkpoint, None, None), self
         )
         return self.seq
 
-    async def close(self, event: str, data: dict[str, Any], final: dict[str, Any]) -> bool:
-        """Store the terminal event with the run's final columns; False if already ended."""
-        if self.lost:
-            return False
-        self.seq += 1
+    def checkpoint(self, fields: dict[str, Any]) -> None:
+        """Store the run's columns as of the last event, without an event."""
+        if not self.lost:
+            self._writer.put(LogItem(self.run_id, self.seq, "", {}, "", fields, None, None), self)
+
+    def close_nowait(
+        self, event: str, data: dict[str, Any], final: dict[str, Any]
+    ) -> asyncio.Future[bool]:
+        """Queue the terminal event with the run's final columns; the future says whether it was
+        stored (False: the run had already been ended elsewhere)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if self.lost:
+            future.set_result(False)
+            return future
+        self.seq += 1
         self._writer.put(LogItem(self.run_id, self.seq, event, data, "", None, final, future), self)
-        return await future
+        return future
 
 
 class EventWriter:
@@ -135,6 +144,13 @@ class EventWriter:
         )
 
     async def _run(self) -> None:
+        try:
+            await self._serve()
+        finally:
+            self._executor.submit(connection.close)
+            self._executor.shutdown(wait=False)
+
+    async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
@@ -221,6 +237,8 @@ def _store(
                 continue
         elif item.checkpoint is not None:
             checkpoints[item.run_id] = {**item.checkpoint, "text_seq": item.seq}
+        if not item.event:
+            continue
         rows.append(RunEvent(run_id=item.run_id, seq=item.seq, event=item.event, data=item.data))
         stored.append((item, log))
     for run_id, fields in checkpoints.items():
@@ -280,6 +298,7 @@ def append_terminal_event(
     event: str,
     data_for: Callable[[Run, str], dict[str, Any]],
     fields_for: Callable[[Run, str], dict[str, Any]],
+    only_if: Callable[[Run], bool] | None = None,
 ) -> tuple[Run, int, dict[str, Any]] | None:
     """End a run that no process of ours is executing (sync; call inside no transaction).
 
@@ -292,11 +311,14 @@ def append_terminal_event(
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.status not in set(expect):
             return None
+        if only_if is not None and not only_if(run):
+            return None
         last_seq = run.events.aggregate(last=Max("seq"))["last"] or 0
         tail = run.events.filter(seq__gt=run.text_seq).order_by("seq").values_list("event", "data")
         text = text_from_events(tail, base=run.text)
         fields = fields_for(run, text)
         data = data_for(run, text)
+        fields["text_seq"] = last_seq + 1
         Run.objects.filter(pk=run_id).update(**fields)
         RunEvent.objects.create(run=run, seq=last_seq + 1, event=event, data=data)
         for name, value in fields.items():

@@ -12,7 +12,8 @@ registrations of the same kind, the later one wins.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,21 @@ def handler_for(kind: str) -> Handler:
         return _registry[kind].handler
     except KeyError:
         raise UnknownRunKind(f"No handler is registered for runs of kind {kind!r}.") from None
+
+
+@contextmanager
+def kind_override(kind: str, handler: Handler) -> Iterator[None]:
+    """Use ``handler`` for ``kind`` inside the block, then restore the registration (tests and
+    benchmarks that need a handler of their own)."""
+    previous = _registry.get(kind)
+    _registry[kind] = _Registration(handler, False)
+    try:
+        yield
+    finally:
+        if previous is None:
+            _registry.pop(kind, None)
+        else:
+            _registry[kind] = previous
 
 
 def registered_kinds() -> dict[str, bool]:

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from aura_site.projects.models import Project
@@ -40,8 +41,6 @@ TERMINAL_STATUSES = (
     RunStatus.INTERRUPTED,
 )
 
-MONEY = {"max_digits": 14, "decimal_places": 6, "default": Decimal("0")}
-
 
 class Run(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -63,9 +62,9 @@ class Run(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     usage_reported = models.BooleanField(default=False)
-    cost = models.DecimalField(**MONEY)
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=Decimal("0"))
     expected_tokens = models.PositiveIntegerField(default=0)
-    expected_cost = models.DecimalField(**MONEY)
+    expected_cost = models.DecimalField(max_digits=16, decimal_places=8, default=Decimal("0"))
     result = models.JSONField(default=dict, blank=True, help_text="Extra fields of `done`.")
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -88,6 +87,9 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} run {self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("runs:detail", kwargs={"run_id": self.pk})
 
     @property
     def dom_id(self) -> str:

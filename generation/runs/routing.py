@@ -2,4 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from generation.runs.consumers import RunConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/runs/<uuid:run_id>/", RunConsumer.as_asgi()),
+]

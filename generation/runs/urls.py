@@ -1,7 +1,13 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from generation.runs import views
 
 app_name = "runs"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("<uuid:run_id>/", views.run_page, name="detail"),
+    path("<uuid:run_id>/cancel/", views.run_cancel_page, name="cancel"),
+    path("projects/<int:project_id>/script/", views.script_page, name="script"),
+]

@@ -1,0 +1,39 @@
+"""Settings of runs. The API.md variables are read in ``aura_site.settings``; these tunables
+are Django settings with defaults (tests and the scale-out settings shrink them)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def heartbeat_seconds() -> float:
+    return float(getattr(settings, "AURA_RUN_HEARTBEAT_SECONDS", 5.0))
+
+
+def stale_seconds() -> float:
+    """A running run whose heartbeat is older than this is interrupted by the reaper."""
+    return float(getattr(settings, "AURA_RUN_STALE_SECONDS", 40.0))
+
+
+def queued_stale_seconds() -> float:
+    """A run still queued (never picked up by a worker) after this long is interrupted."""
+    return float(getattr(settings, "AURA_RUN_QUEUED_STALE_SECONDS", 600.0))
+
+
+def reap_interval_seconds() -> float:
+    return float(getattr(settings, "AURA_RUN_REAP_INTERVAL_SECONDS", 10.0))
+
+
+def keepalive_seconds() -> float:
+    """Idle time after which an SSE stream sends a ``: keep-alive`` comment."""
+    return float(getattr(settings, "AURA_SSE_KEEPALIVE_SECONDS", 15.0))
+
+
+def idle_poll_seconds() -> float:
+    """Idle time after which a follower re-reads the stored log (a live message may be lost)."""
+    return float(getattr(settings, "AURA_RUN_IDLE_POLL_SECONDS", 2.0))
+
+
+def cancel_wait_seconds() -> float:
+    """How long a cancel request waits for the run to reach its terminal state."""
+    return float(getattr(settings, "AURA_RUN_CANCEL_WAIT_SECONDS", 5.0))

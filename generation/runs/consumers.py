@@ -1,0 +1,183 @@
+"""The browser's live view of a run: ``/ws/runs/<run_id>/``, for htmx's ws extension.
+
+``connect`` authorises (anonymous: close 4401; not a member: close 4404), joins the run's group,
+accepts last, then sends the whole panel as it stands (a late viewer or a reconnect is whole at
+once) and the live events after it as out-of-band fragments. Events come numbered; one that
+arrives after a gap makes the consumer read the missing ones from the database, and a quiet
+spell makes it look there too, so lost live messages delay a viewer but never leave a hole. The
+terminal event swaps the whole panel (final metrics) and closes the socket (1000).
+
+A client message ``{"action": "cancel"}`` cancels the run for editors and owners; viewers get
+an error notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from aura_site.projects.models import Role
+from generation.runs import conf, fragments, runner
+from generation.runs.events import TERMINAL_EVENTS
+from generation.runs.models import Run, group_name
+from generation.runs.selectors import Snapshot, run_events_after, run_for_user, run_snapshot
+from generation.runs.services import run_cancel
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class RunConsumer(AsyncWebsocketConsumer):
+    run: Run
+    can_edit: bool = False
+    last_seq: int = 0
+    group: str = ""
+
+    async def connect(self) -> None:
+        runner.note_loop()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        try:
+            run, membership = await database_sync_to_async(run_for_user)(user, run_id)
+        except Http404:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.run = run
+        self.can_edit = membership.can(Role.EDITOR)
+        self.group = group_name(run.pk)
+        self._lock = asyncio.Lock()
+        self._ended = False
+        self._poller: asyncio.Task[None] | None = None
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        async with self._lock:
+            snapshot = await database_sync_to_async(run_snapshot)(run.pk)
+            await self._send_snapshot(snapshot)
+        if not self._ended:
+            self._poller = asyncio.get_running_loop().create_task(self._poll_when_quiet())
+
+    async def disconnect(self, code: int) -> None:
+        poller = getattr(self, "_poller", None)
+        if poller is not None:
+            poller.cancel()
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "{}")
+        except ValueError:
+            message = {}
+        action = message.get("action") if isinstance(message, dict) else None
+        if action != "cancel":
+            await self._notice("Unknown action.", error=True)
+            return
+        if not self.can_edit:
+            await self._notice("Only editors and owners can cancel a run.", error=True)
+            return
+        try:
+            await run_cancel(self.scope["user"], self.run.pk, wait=0)
+        except (Http404, PermissionDenied):
+            await self._notice("You can no longer cancel this run.", error=True)
+            return
+        await self._notice("Cancelling…")
+
+    async def run_event(self, message: dict[str, Any]) -> None:
+        self._last_message = asyncio.get_running_loop().time()
+        async with self._lock:
+            await self._apply(message["seq"], message["event"], message["data"], message["html"])
+
+    # ---- internals ----------------------------------------------------------------------
+
+    async def _apply(self, seq: int, event: str, data: dict[str, Any], html: str) -> None:
+        if self._ended or seq <= self.last_seq:
+            return
+        if seq > self.last_seq + 1:
+            missing = await database_sync_to_async(run_events_after)(
+                self.run.pk, self.last_seq, seq
+            )
+            for stored in missing:
+                await self._show(stored.seq, stored.event, stored.data, "")
+                if self._ended:
+                    return
+            if self.last_seq != seq - 1:
+                return
+        await self._show(seq, event, data, html)
+
+    async def _show(self, seq: int, event: str, data: dict[str, Any], html: str) -> None:
+        self.last_seq = seq
+        if event in TERMINAL_EVENTS:
+            snapshot = await database_sync_to_async(run_snapshot)(self.run.pk)
+            await self._send_snapshot(snapshot)
+            return
+        if not html:
+            html = _fragment_without_metrics(self.run, event, data)
+        if html:
+            await self.send(text_data=html)
+
+    async def _send_snapshot(self, snapshot: Snapshot) -> None:
+        self.run = snapshot.run
+        self.last_seq = max(self.last_seq, snapshot.last_seq)
+        context = fragments.panel_context(
+            snapshot.run,
+            text=snapshot.text,
+            switches=snapshot.switches,
+            stage=fragments.stage_label(snapshot.stage, snapshot.stage_message),
+            can_edit=self.can_edit,
+        )
+        await self.send(text_data=fragments.render_panel(context))
+        if not snapshot.run.is_active:
+            self._ended = True
+            await self.close(code=1000)
+
+    async def _poll_when_quiet(self) -> None:
+        """Read the stored log when no live message came for a while (one may be lost)."""
+        quiet = conf.idle_poll_seconds()
+        loop = asyncio.get_running_loop()
+        self._last_message = loop.time()
+        with contextlib.suppress(asyncio.CancelledError):
+            while not self._ended:
+                await asyncio.sleep(quiet)
+                if loop.time() - self._last_message < quiet:
+                    continue
+                async with self._lock:
+                    missing = await database_sync_to_async(run_events_after)(
+                        self.run.pk, self.last_seq
+                    )
+                    for stored in missing:
+                        if self._ended:
+                            break
+                        await self._apply(stored.seq, stored.event, stored.data, "")
+
+    async def _notice(self, text: str, *, error: bool = False) -> None:
+        await self.send(text_data=fragments.render_notice(self.run, text, error=error, oob=True))
+
+
+def _fragment_without_metrics(run: Run, event: str, data: dict[str, Any]) -> str:
+    """A stored event shown after a gap: its text or list item (the next live event brings the
+    metrics)."""
+    from django.template.loader import render_to_string
+
+    base = {"run": run, "oob": True}
+    if event == "chunk":
+        return render_to_string(
+            f"{fragments.PANEL}#text_append", {**base, "content": data.get("content", "")}
+        )
+    if event == "progress" and data.get("stage") == "reset":
+        return render_to_string(f"{fragments.PANEL}#text_oob", {**base, "text": data.get("text")})
+    if event == "provider_switch":
+        return render_to_string(f"{fragments.PANEL}#switch_oob", {**base, "switch": data})
+    return ""
