@@ -245,6 +245,14 @@ class _Watchdog:
             return
         self._handle = self._loop.call_at(max(due, now + self.limit / 8), self._fire)
 
+    def switch(self, limit: float) -> None:
+        """From now on allow ``limit`` seconds per wait (after the first text: the stall limit)."""
+        self.limit = limit
+        self.since = self._loop.time()
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._loop.call_at(self.since + limit, self._fire)
+
     def close(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
@@ -340,7 +348,7 @@ class HTTPProvider(LLMProvider):
                     if text:
                         chars += len(text)
                         if watchdog.limit != timeouts.stall:
-                            watchdog.limit = timeouts.stall
+                            watchdog.switch(timeouts.stall)
                         yield TextDelta(text)
                         watchdog.since = loop.time()
             if not parser.done and self.framing != "sse":
