@@ -173,7 +173,7 @@ async def test_body_ending_without_done_is_truncated(fake, client):
 
 
 async def test_done_without_trailing_blank_line_is_truncated(fake, client):
-    events = openai_events(["Hel"], done=False) + [b"data: [DONE]\n"]
+    events = [*openai_events(["Hel"], done=False), b"data: [DONE]\n"]
     fake.push(Reply(200, dict(SSE_HEADERS), events))
     outcome = await collect(make(fake, client))
     assert outcome.error is not None
