@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from generation.providers.anthropic import AnthropicProvider
-from generation.providers.base import ErrorKind
+from generation.providers.base import CompletionRequest, ErrorKind
 from tests.fakes.providers import (
     SSE_HEADERS,
     Reply,
@@ -56,9 +56,10 @@ async def test_stream_with_ping_and_cumulative_output_tokens(fake, client):
 async def test_unknown_events_are_ignored(fake, client):
     events = anthropic_events(["a"])
     events.insert(3, sse({"type": "brand_new_event", "x": 1}, "brand_new_event"))
+    thinking = {"type": "thinking_delta", "thinking": "hm"}
     events.insert(
         3,
-        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}}\n\n',
+        sse({"type": "content_block_delta", "index": 0, "delta": thinking}, "content_block_delta"),
     )
     fake.push(Reply(200, dict(SSE_HEADERS), events))
     outcome = await collect(make(fake, client))
@@ -175,6 +176,3 @@ async def test_cancel_closes_the_connection_and_keeps_reported_input(fake, clien
     assert await fake.await_disconnects(1)
     assert meter.input_tokens == 12
     assert meter.text_chars == 3
-
-
-from generation.providers.base import CompletionRequest  # noqa: E402
