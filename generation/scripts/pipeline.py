@@ -10,6 +10,8 @@ continued on another provider.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -125,9 +127,22 @@ def _save(
     )
 
 
+async def _db(ctx: RunContext, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a database function where the run's own writes happen: the context's database
+    thread when it offers one (SQLite takes writes best from one thread), else Django's."""
+    call = functools.partial(func, *args, **kwargs)
+    run_sync = getattr(ctx, "run_sync", None)
+    if run_sync is None:
+        writer = getattr(getattr(ctx, "_log", None), "_writer", None)
+        run_sync = getattr(writer, "run_sync", None)
+    if run_sync is not None:
+        return await run_sync(call)
+    return await sync_to_async(call)()
+
+
 async def script_handler(ctx: RunContext) -> dict[str, Any]:
     run = ctx.run
-    job = await sync_to_async(_prepare)(run)
+    job = await _db(ctx, _prepare, run)
     persona = job.brief.get("persona")
     if persona:
         await ctx.progress("loading_persona", f"Loading persona {persona.get('name')}")
@@ -164,8 +179,16 @@ async def script_handler(ctx: RunContext) -> dict[str, Any]:
         while not report["passed"] and revisions < MAX_REVISIONS:
             history.append({"attempt": revisions, "problems": report["problems"]})
             await ctx.progress("saving", f"Saving draft {revisions + 1} before revising")
-            parent = await sync_to_async(_save)(
-                job, run, text=text, source=source, result=result, report=report, parent=parent
+            parent = await _db(
+                ctx,
+                _save,
+                job,
+                run,
+                text=text,
+                source=source,
+                result=result,
+                report=report,
+                parent=parent,
             )
             saved_cost += result.cost
             saved_tokens = (
@@ -191,11 +214,19 @@ async def script_handler(ctx: RunContext) -> dict[str, Any]:
         report["history"] = history
 
         await ctx.progress("saving", "Saving the script")
-        version = await sync_to_async(_save)(
-            job, run, text=text, source=source, result=result, report=report, parent=parent
+        version = await _db(
+            ctx,
+            _save,
+            job,
+            run,
+            text=text,
+            source=source,
+            result=result,
+            report=report,
+            parent=parent,
         )
         status = ScriptStatus.READY if report["passed"] else ScriptStatus.NEEDS_REVIEW
-        await sync_to_async(script_status_set)(job.script, status)
+        await _db(ctx, script_status_set, job.script, status)
     except BaseException as exc:
         inp, out, reported = ctx.usage_totals()
         unsaved = RunOutput(
@@ -207,7 +238,7 @@ async def script_handler(ctx: RunContext) -> dict[str, Any]:
             output_tokens=max(0, out - saved_tokens[1]),
             usage_reported=reported,
         )
-        await asyncio.shield(sync_to_async(_keep_partial)(job, run, ctx.text, parent, exc, unsaved))
+        await asyncio.shield(_db(ctx, _keep_partial, job, run, ctx.text, parent, exc, unsaved))
         raise
     return {
         "script_id": job.script.pk,

@@ -1,0 +1,211 @@
+"""Where the script pages meet providers, costs and runs: provider cards with their badges, the
+expected cost of a brief, and starting a script run."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.core.exceptions import PermissionDenied
+
+from aura_site.projects.models import Membership, Project, Role
+from generation.providers.base import ProviderInfo
+from generation.scripts.guidance import Guidance, script_guidance
+from generation.scripts.models import Script
+from generation.scripts.prompt import brief_build, request_build
+from generation.scripts.services import script_mark_started, script_run_input
+from generation.scripts.textutils import count_words
+
+INFO_TTL_SECONDS = 10.0
+TOKENS_PER_WORD = 4 / 3
+
+_cache_lock = threading.Lock()
+_cache: tuple[float, list[ProviderInfo]] | None = None
+
+
+class GenerationRefused(Exception):
+    """A run could not be started; ``field`` says which form field the message belongs to."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def providers_known() -> list[ProviderInfo]:
+    """Every provider's characteristics and availability (cached for a few seconds: health
+    checks are cheap but not free, and the form asks on every keystroke)."""
+    global _cache
+    now = time.monotonic()
+    with _cache_lock:
+        if _cache is not None and now - _cache[0] < INFO_TTL_SECONDS:
+            return _cache[1]
+    from generation.providers.registry import provider_infos
+
+    infos = list(async_to_sync(provider_infos)())
+    with _cache_lock:
+        _cache = (time.monotonic(), infos)
+    return infos
+
+
+def providers_forget() -> None:
+    global _cache
+    with _cache_lock:
+        _cache = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCard:
+    info: ProviderInfo
+
+    @property
+    def price_label(self) -> str:
+        if not (self.info.price_per_1k_input or self.info.price_per_1k_output):
+            return "free"
+        return (
+            f"${self.info.price_per_1k_input.normalize():f} in / "
+            f"${self.info.price_per_1k_output.normalize():f} out per 1K tokens"
+        )
+
+    @property
+    def latency_label(self) -> str:
+        ms = self.info.expected_latency_ms
+        return f"~{ms} ms" if ms < 1000 else f"~{ms / 1000:.1f} s"
+
+    @property
+    def is_template(self) -> bool:
+        return self.info.name == "rulebased"
+
+
+def provider_cards() -> list[ProviderCard]:
+    return [ProviderCard(info) for info in providers_known()]
+
+
+def _first_of_chain(choice: str) -> str:
+    from generation.providers.registry import resolve_chain
+
+    try:
+        chain = resolve_chain(choice or "auto")
+    except ValueError:
+        return ""
+    return chain[0] if chain else ""
+
+
+def expected_output_tokens(words: int) -> int:
+    return math.ceil(words * TOKENS_PER_WORD) + 40
+
+
+def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) -> Guidance:
+    """Guidance on a brief being typed, with the expected length and cost on the provider that
+    would serve it (Auto: the first of its chain)."""
+    from generation.costs.services import expected_cost
+
+    choice = str(data.get("provider") or "auto")
+    infos = {info.name: info for info in providers_known()}
+    alias = _first_of_chain(choice) if choice == "auto" else choice
+    info = infos.get(alias)
+    try:
+        duration = int(str(data.get("duration_seconds") or "0"))
+    except ValueError:
+        duration = 0
+    prompt_tokens = 0
+    cost: Decimal | None = None
+    if info is not None and duration > 0:
+        brief = brief_build(
+            topic=str(data.get("topic") or ""),
+            audience=str(data.get("audience") or ""),
+            tone=str(data.get("tone") or ""),
+            platform=str(data.get("platform") or "youtube"),
+            duration_seconds=duration,
+            delivery=str(data.get("delivery") or "conversational"),
+            key_points=key_points,
+        )
+        request = request_build(brief)
+        prompt = "\n".join([request.system, *(m.content for m in request.messages)])
+        from generation.costs.tokens import estimate_tokens
+
+        prompt_tokens = estimate_tokens(prompt)
+        model = str(data.get("model") or "") or (info.models[0] if info.models else "")
+        cost = expected_cost(
+            info.name,
+            model,
+            input_tokens=prompt_tokens,
+            output_tokens=expected_output_tokens(brief["word_budget"]),
+        )
+    guide = script_guidance(
+        dict(data.items()) if hasattr(data, "items") else dict(data),
+        key_points,
+        info,
+        expected_cost=cost,
+        prompt_tokens=prompt_tokens,
+    )
+    if choice == "auto" and info is not None:
+        guide.provider_label = f"Auto: {info.label} first"
+    return guide
+
+
+def script_generate(
+    *,
+    user: Any,
+    script: Script,
+    provider: str,
+    model: str = "",
+    continue_version: int | None = None,
+) -> Any:
+    """Start a ``script`` run for ``script`` (a new version, or the continuation of one)."""
+    from generation.runs.models import RunKind
+    from generation.runs.services import NoProviderAvailable, RunLimitExceeded, run_start
+
+    brief = script.brief
+    request = request_build(brief, mode="continue" if continue_version is not None else "draft")
+    words = int(brief.get("word_budget") or 150)
+    if continue_version is not None:
+        version = script.versions.filter(number=continue_version).first()
+        if version is None:
+            raise GenerationRefused(None, "That version no longer exists.")
+        words = max(20, words - count_words(version.text))
+    prompt = "\n".join([request.system, *(m.content for m in request.messages)])
+    try:
+        run = run_start(
+            user=user,
+            project=script.project,
+            kind=RunKind.SCRIPT,
+            input=script_run_input(
+                script, provider=provider, model=model, continue_version=continue_version
+            ),
+            provider=provider or "auto",
+            model=model or None,
+            expected_tokens=expected_output_tokens(words),
+            prompt=prompt,
+        )
+    except RunLimitExceeded as exc:
+        raise GenerationRefused(None, exc.message) from None
+    except NoProviderAvailable as exc:
+        raise GenerationRefused("provider", str(exc)) from None
+    except PermissionDenied as exc:
+        raise GenerationRefused(None, str(exc) or "You can't start runs here.") from None
+    script_mark_started(script, run.pk)
+    return run
+
+
+def run_panel_context(run_id: Any, membership: Membership) -> dict[str, Any] | None:
+    """The context of the runs app's live panel (``runs/panel.html#live``) for a script's run."""
+    from generation.runs.fragments import panel_context
+    from generation.runs.models import Run
+    from generation.runs.selectors import run_snapshot
+
+    if not Run.objects.filter(pk=run_id, project_id=membership.project_id).exists():
+        return None
+    snapshot = run_snapshot(run_id)
+    return panel_context(
+        snapshot.run,
+        text=snapshot.text,
+        switches=snapshot.switches,
+        stage=snapshot.stage_message or snapshot.stage,
+        can_edit=membership.can(Role.EDITOR),
+    )

@@ -1,0 +1,395 @@
+"""Pages of the script generator. Every object is read through a membership-filtered selector:
+viewers read, editors and owners write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from aura_site.projects.models import Membership, Project, Role
+from aura_site.projects.selectors import project_for_user
+from generation.scripts import selectors, services
+from generation.scripts.constants import DELIVERY_STYLES, PLATFORMS, TONE_SUGGESTIONS
+from generation.scripts.diff import diff_versions
+from generation.scripts.exports import FORMATS, script_export
+from generation.scripts.forms import (
+    PRIORITY_CHOICES,
+    CompareForm,
+    EditForm,
+    PersonaForm,
+    ProviderChoiceForm,
+    ScriptForm,
+    key_points_from,
+)
+from generation.scripts.launch import (
+    GenerationRefused,
+    guidance_for,
+    provider_cards,
+    providers_known,
+    script_generate,
+)
+from generation.scripts.models import Script, ScriptStatus, ScriptVersion
+from generation.scripts.prompt import section_plan
+from generation.scripts.timing import clock, timing_table, total_seconds
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    if _is_htmx(request):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _can_edit(membership: Membership) -> bool:
+    return membership.can(Role.EDITOR)
+
+
+# ---------------------------------------------------------------------------------------------
+# History
+
+
+@require_GET
+def script_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    query = request.GET.get("q", "")[:200]
+    project, membership, scripts = selectors.scripts_for_project(request.user, project_id, query)
+    page = Paginator(scripts, 25).get_page(request.GET.get("page"))
+    context = {
+        "project": project,
+        "membership": membership,
+        "can_edit": _can_edit(membership),
+        "page": page,
+        "query": query,
+    }
+    if _is_htmx(request) and request.headers.get("HX-Target") == "script-results":
+        return render(request, "scripts/list.html#results", context)
+    return render(request, "scripts/list.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# The generator form
+
+
+def _form_context(
+    project: Project, membership: Membership, form: ScriptForm, cards: list[Any]
+) -> dict[str, Any]:
+    return {
+        "project": project,
+        "membership": membership,
+        "form": form,
+        "cards": cards,
+        "priorities": PRIORITY_CHOICES,
+        "tones": TONE_SUGGESTIONS,
+        "platforms": PLATFORMS,
+        "deliveries": DELIVERY_STYLES,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def script_new(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, membership = project_for_user(request.user, project_id, minimum=Role.EDITOR)
+    cards = provider_cards()
+    infos = [card.info for card in cards]
+    if request.method == "POST":
+        form = ScriptForm(request.POST, project=project, providers=infos)
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    script = services.script_create(
+                        project=project, user=request.user, cleaned=form.cleaned_input
+                    )
+                    script_generate(
+                        user=request.user,
+                        script=script,
+                        provider=form.cleaned_data["provider"],
+                        model=form.cleaned_data.get("model") or "",
+                    )
+            except GenerationRefused as exc:
+                form.add_error(exc.field, exc.message)
+            else:
+                url = script.get_absolute_url()
+                if not form.cleaned_data.get("streaming"):
+                    url += "?streaming=off"
+                return _redirect(request, url)
+        status = 400
+    else:
+        initial: dict[str, Any] = {}
+        if request.GET.get("template"):
+            initial["template"] = request.GET["template"]
+        form = ScriptForm(project=project, providers=infos, initial=initial)
+        status = 200
+    context = _form_context(project, membership, form, cards)
+    if _is_htmx(request) and request.method == "POST":
+        return render(request, "scripts/new.html#script_form", context, status=status)
+    return render(request, "scripts/new.html", context, status=status)
+
+
+@require_POST
+def script_guidance(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_user(request.user, project_id, minimum=Role.EDITOR)
+    guide = guidance_for(request.POST, key_points_from(request.POST), project)
+    return render(request, "scripts/new.html#guidance", {"guide": guide, "project": project})
+
+
+# ---------------------------------------------------------------------------------------------
+# A script
+
+
+def _script_context(
+    request: HttpRequest, script: Script, membership: Membership, version: ScriptVersion | None
+) -> dict[str, Any]:
+    services.script_sync_runs(script)
+    script.refresh_from_db()
+    versions = list(selectors.versions_of(script))
+    plan = section_plan(script.brief)
+    rows = timing_table(version.text, script.words_per_minute, plan) if version else []
+    run_context = None
+    if script.last_run_id and script.status == ScriptStatus.GENERATING:
+        from generation.scripts.launch import run_panel_context
+
+        run_context = run_panel_context(script.last_run_id, membership)
+    unfinished = [v for v in versions if not v.complete]
+    return {
+        "project": script.project,
+        "membership": membership,
+        "can_edit": _can_edit(membership),
+        "script": script,
+        "version": version,
+        "versions": versions,
+        "rows": rows,
+        "total_label": clock(total_seconds(rows)),
+        "plan": plan,
+        "report": version.validation if version else None,
+        "run_panel": run_context,
+        "streaming_off": request.GET.get("streaming") == "off",
+        "provider_form": ProviderChoiceForm(providers=providers_known()),
+        "compare_form": CompareForm(
+            initial={
+                "a": versions[1].number if len(versions) > 1 else None,
+                "b": versions[0].number if versions else None,
+            }
+        ),
+        "unfinished": unfinished,
+        "formats": FORMATS,
+    }
+
+
+@require_GET
+def script_detail(request: HttpRequest, project_id: int, script_id: int) -> HttpResponse:
+    script, membership = selectors.script_get(request.user, project_id, script_id)
+    number = request.GET.get("v")
+    version = selectors.version_get(script, number) if number else script.current_version
+    context = _script_context(request, script, membership, version)
+    if _is_htmx(request) and request.headers.get("HX-Target") == "script-view":
+        return render(request, "scripts/detail.html#script_view", context)
+    return render(request, "scripts/detail.html", context)
+
+
+def _start_from_page(
+    request: HttpRequest, script: Script, continue_version: int | None
+) -> HttpResponse:
+    form = ProviderChoiceForm(request.POST, providers=providers_known())
+    if not form.is_valid():
+        messages.error(request, "Choose a provider from the list.")
+        return _redirect(request, script.get_absolute_url())
+    try:
+        script_generate(
+            user=request.user,
+            script=script,
+            provider=form.cleaned_data["provider"],
+            model=form.cleaned_data.get("model") or "",
+            continue_version=continue_version,
+        )
+    except GenerationRefused as exc:
+        messages.error(request, exc.message)
+    return _redirect(request, script.get_absolute_url())
+
+
+@require_POST
+def script_regenerate(request: HttpRequest, project_id: int, script_id: int) -> HttpResponse:
+    script, _ = selectors.script_get(request.user, project_id, script_id, minimum=Role.EDITOR)
+    return _start_from_page(request, script, None)
+
+
+@require_POST
+def script_continue(
+    request: HttpRequest, project_id: int, script_id: int, number: int
+) -> HttpResponse:
+    script, _ = selectors.script_get(request.user, project_id, script_id, minimum=Role.EDITOR)
+    version = selectors.version_get(script, number)
+    return _start_from_page(request, script, version.number)
+
+
+@require_http_methods(["GET", "POST"])
+def script_edit(request: HttpRequest, project_id: int, script_id: int) -> HttpResponse:
+    script, membership = selectors.script_get(
+        request.user, project_id, script_id, minimum=Role.EDITOR
+    )
+    base = script.current_version
+    if request.GET.get("v"):
+        base = selectors.version_get(script, request.GET["v"])
+    if request.method == "POST":
+        form = EditForm(request.POST)
+        if form.is_valid():
+            if form.cleaned_data.get("base"):
+                base = selectors.version_get(script, form.cleaned_data["base"])
+            try:
+                version = services.script_edit(
+                    script,
+                    user=request.user,
+                    text=form.cleaned_data["text"],
+                    base=base,
+                    note=form.cleaned_data.get("note") or "",
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, f"Saved as version {version.number}.")
+                return _redirect(request, script.get_absolute_url())
+        status = 400
+    else:
+        form = EditForm(
+            initial={"text": base.text if base else "", "base": base.number if base else None}
+        )
+        status = 200
+    context = {
+        "project": script.project,
+        "membership": membership,
+        "script": script,
+        "base": base,
+        "form": form,
+        "plan": section_plan(script.brief),
+    }
+    return render(request, "scripts/edit.html", context, status=status)
+
+
+@require_GET
+def script_compare(request: HttpRequest, project_id: int, script_id: int) -> HttpResponse:
+    script, membership = selectors.script_get(request.user, project_id, script_id)
+    form = CompareForm(request.GET)
+    context: dict[str, Any] = {
+        "project": script.project,
+        "membership": membership,
+        "script": script,
+        "form": form,
+        "versions": list(selectors.versions_of(script)),
+    }
+    status = 200
+    if form.is_valid():
+        old = selectors.version_get(script, form.cleaned_data["a"])
+        new = selectors.version_get(script, form.cleaned_data["b"])
+        context.update({"old": old, "new": new, "diff": diff_versions(old.text, new.text)})
+    else:
+        status = 400
+    return render(request, "scripts/compare.html", context, status=status)
+
+
+@require_GET
+def script_export_view(
+    request: HttpRequest, project_id: int, script_id: int, number: int, fmt: str
+) -> HttpResponse:
+    script, _ = selectors.script_get(request.user, project_id, script_id)
+    version = selectors.version_get(script, number)
+    if fmt not in FORMATS:
+        raise Http404("No such export format.")
+    export = script_export(script, version, fmt)
+    response = HttpResponse(export.content, content_type=export.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Personas
+
+
+@require_GET
+def persona_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, membership, personas = selectors.personas_for_project(request.user, project_id)
+    return render(
+        request,
+        "scripts/personas.html",
+        {
+            "project": project,
+            "membership": membership,
+            "can_edit": _can_edit(membership),
+            "personas": personas,
+        },
+    )
+
+
+def _persona_initial(persona: Any) -> dict[str, Any]:
+    return {
+        "name": persona.name,
+        "voice": persona.voice,
+        "audience": persona.audience,
+        "do": "\n".join(persona.do),
+        "dont": "\n".join(persona.dont),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def persona_form(
+    request: HttpRequest, project_id: int, persona_id: int | None = None
+) -> HttpResponse:
+    if persona_id is None:
+        project, membership = project_for_user(request.user, project_id, minimum=Role.EDITOR)
+        persona = None
+    else:
+        persona, membership = selectors.persona_get(
+            request.user, project_id, persona_id, minimum=Role.EDITOR
+        )
+        project = persona.project
+    if request.method == "POST":
+        form = PersonaForm(request.POST)
+        if form.is_valid():
+            try:
+                saved = services.persona_save(
+                    project=project, user=request.user, data=form.cleaned_data, persona=persona
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, f"Persona “{saved.name}” saved.")
+                return _redirect(request, reverse("scripts:personas", args=[project.pk]))
+        status = 400
+    else:
+        form = PersonaForm(initial=_persona_initial(persona) if persona else None)
+        status = 200
+    return render(
+        request,
+        "scripts/persona_form.html",
+        {"project": project, "membership": membership, "persona": persona, "form": form},
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def persona_delete(request: HttpRequest, project_id: int, persona_id: int) -> HttpResponse:
+    persona, membership = selectors.persona_get(
+        request.user, project_id, persona_id, minimum=Role.EDITOR
+    )
+    project = persona.project
+    if request.method == "POST":
+        name = persona.name
+        services.persona_delete(persona)
+        messages.success(request, f"Persona “{name}” deleted.")
+        return _redirect(request, reverse("scripts:personas", args=[project.pk]))
+    return render(
+        request,
+        "scripts/persona_delete.html",
+        {"project": project, "membership": membership, "persona": persona},
+    )
