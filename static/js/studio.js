@@ -1,4 +1,5 @@
 // Small behaviours of the studio that htmx does not cover. No inline handlers (the CSP forbids them).
+document.documentElement.classList.add("js");
 document.addEventListener("click", (event) => {
   const target = event.target instanceof Element ? event.target.closest("[data-confirm]") : null;
   if (target && !window.confirm(target.getAttribute("data-confirm") || "Are you sure?")) {
@@ -6,3 +7,34 @@ document.addEventListener("click", (event) => {
     event.stopPropagation();
   }
 }, true);
+
+// Copy the text of the element named by data-copy (a CSS selector) to the clipboard.
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("[data-copy]") : null;
+  if (!button) return;
+  const source = document.querySelector(button.getAttribute("data-copy") || "");
+  if (!source || !navigator.clipboard) return;
+  navigator.clipboard.writeText(source.textContent.trim()).then(() => {
+    const label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = label; }, 1500);
+  });
+});
+
+// A select marked data-autosubmit submits its form on change (its Save button stays for no-JS use).
+document.addEventListener("change", (event) => {
+  const select = event.target instanceof HTMLSelectElement ? event.target : null;
+  if (select && select.hasAttribute("data-autosubmit") && select.form) {
+    select.form.requestSubmit();
+  }
+});
+
+// Mark live regions as connected or reconnecting, so people know whether what they see is live.
+document.addEventListener("htmx:wsOpen", (event) => {
+  event.target.classList.remove("live-lost");
+  event.target.classList.add("live-on");
+});
+document.addEventListener("htmx:wsClose", (event) => {
+  event.target.classList.remove("live-on");
+  event.target.classList.add("live-lost");
+});

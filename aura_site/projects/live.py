@@ -1,0 +1,126 @@
+"""Live updates of project pages and dashboards over the channel layer.
+
+Services call ``project_changed`` / ``project_deleted`` / ``dashboards_changed`` inside their
+transaction; the messages go out only after it commits. A message names what changed, and each
+connected consumer renders the fragments for its own viewer (role-dependent controls differ), as
+the same partials the pages use, marked ``hx-swap-oob``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
+
+from aura_site.projects import selectors
+from aura_site.projects.forms import WORLD_KINDS, MemberAddForm, ProjectForm
+from aura_site.projects.models import Membership, Project, Role
+
+logger = logging.getLogger(__name__)
+
+PROJECT_TEMPLATE = "projects/project_detail.html"
+PROJECT_PARTS = ("header", "members", "invite", "series", "characters", "locations", "activity")
+DASHBOARD_TEMPLATE = "projects/dashboard.html"
+DASHBOARD_PARTS = ("projects", "activity")
+
+
+def project_group(project_id: int) -> str:
+    return f"project.{project_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def _send(group: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        logger.exception("Could not publish %s to %s", message.get("type"), group)
+
+
+def _publish(group: str, message: dict[str, Any]) -> None:
+    transaction.on_commit(lambda: _send(group, message))
+
+
+def project_changed(project_id: int, parts: Iterable[str]) -> None:
+    names = sorted({*parts, "activity"})
+    _publish(project_group(project_id), {"type": "project.changed", "parts": names})
+
+
+def project_deleted(project_id: int) -> None:
+    _publish(project_group(project_id), {"type": "project.deleted"})
+
+
+def dashboards_changed(user_ids: Iterable[int]) -> None:
+    for user_id in sorted(set(user_ids)):
+        _publish(user_group(user_id), {"type": "dashboard.changed"})
+
+
+def csrf_token_for(secret: str | None) -> str:
+    """A masked CSRF token for the browser that holds ``secret`` in its CSRF cookie."""
+    if not secret:
+        return ""
+    request = HttpRequest()
+    request.META["CSRF_COOKIE"] = secret
+    return get_token(request)
+
+
+def project_context(project: Project, membership: Membership) -> dict[str, Any]:
+    return {
+        "project": project,
+        "membership": membership,
+        "can_edit": membership.can(Role.EDITOR),
+        "is_owner": membership.can(Role.OWNER),
+        "members": selectors.project_members(project),
+        "owner_count": selectors.owner_count(project),
+        "world": {
+            slug: {"kind": kind, "items": selectors.world_items(project, slug)}
+            for slug, kind in WORLD_KINDS.items()
+        },
+        "activity": selectors.project_activity(project),
+        "invite_form": MemberAddForm(),
+        "role_choices": Role.choices,
+    }
+
+
+def render_project_parts(
+    project: Project, membership: Membership, parts: Iterable[str], *, csrf_token: str
+) -> str:
+    context = project_context(project, membership)
+    context.update({"oob": True, "csrf_token": csrf_token, "user": membership.user})
+    return "".join(
+        render_to_string(f"{PROJECT_TEMPLATE}#{part}", context)
+        for part in PROJECT_PARTS
+        if part in set(parts)
+    )
+
+
+def dashboard_context(user: Any) -> dict[str, Any]:
+    return {
+        "memberships": selectors.memberships_for_user(user),
+        "activity": selectors.activity_for_user(user),
+        "project_form": ProjectForm(),
+    }
+
+
+def render_dashboard_parts(user: Any, *, csrf_token: str) -> str:
+    context = dashboard_context(user)
+    context.update({"oob": True, "csrf_token": csrf_token, "user": user})
+    return "".join(
+        render_to_string(f"{DASHBOARD_TEMPLATE}#{part}", context) for part in DASHBOARD_PARTS
+    )
+
+
+def render_project_gone(message: str) -> str:
+    return render_to_string(f"{PROJECT_TEMPLATE}#gone", {"oob": True, "gone_message": message})
