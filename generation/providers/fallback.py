@@ -135,7 +135,7 @@ class Attempt:
                 "output_tokens": self.usage.output_tokens,
                 "reported": self.usage.reported,
             },
-            "cost": str(self.cost),
+            "cost": format(self.cost, "f"),
             "finish_reason": self.finish_reason,
         }
 

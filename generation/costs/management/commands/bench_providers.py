@@ -1,0 +1,7 @@
+"""Makes ``manage.py bench_providers`` available (the ``generation`` package is not an installed app)."""
+
+from __future__ import annotations
+
+from generation.management.commands.bench_providers import Command
+
+__all__ = ["Command"]

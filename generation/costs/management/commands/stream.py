@@ -1,0 +1,7 @@
+"""Makes ``manage.py stream`` available (the ``generation`` package is not an installed app)."""
+
+from __future__ import annotations
+
+from generation.management.commands.stream import Command
+
+__all__ = ["Command"]
