@@ -31,6 +31,11 @@ def _providers(settings: Any, **changes: dict[str, Any]) -> None:
 
 
 @pytest.fixture(autouse=True)
+def quick_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def offline_providers(settings: Any) -> Iterator[None]:
     """RuleBased at full speed; Ollama on a closed port; no cloud provider configured."""
     from generation.providers import registry

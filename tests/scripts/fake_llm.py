@@ -79,7 +79,7 @@ class ScriptedOpenAI:
             await response.write(chunk({"content": piece}))
         await response.write(chunk({}, "stop"))
         prompt = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4
-        usage = {
+        usage: dict[str, Any] = {
             "id": "chatcmpl-fake",
             "object": "chat.completion.chunk",
             "created": 1700000000,

@@ -142,6 +142,7 @@ def test_revision_stops_after_two_attempts(team: Any, wait_run: Any, scripted_op
         "revision",
         "revision",
     ]
+    assert script.current_version is not None
     report = script.current_version.validation
     assert report["passed"] is False and report["revisions"] == 2
     assert any(MUST in p for p in report["problems"])
@@ -168,6 +169,7 @@ def test_a_cut_off_version_is_kept_and_continued_on_another_provider(
     assert second.status == "succeeded", second.error_message
     script.refresh_from_db()
     continued = script.current_version
+    assert continued is not None
     assert continued.source == "continuation" and continued.parent_id == partial.pk
     assert continued.text.startswith(partial.text)
     assert len(continued.text) > len(partial.text)

@@ -1,0 +1,304 @@
+"""The script pages through Django's test client: forms, errors in place, guidance, versions,
+exports and who may do what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from generation.runs.models import Run
+from generation.scripts.models import Persona, Script, ScriptVersion, VersionSource
+from generation.scripts.services import script_create, script_input_clean, script_version_add
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def a_script(team: Any, text: str = "## Hook\n\nHello.\n\n## Body\n\nThe body.") -> Script:
+    cleaned = script_input_clean(
+        team.project,
+        {
+            "topic": "Night photography for beginners",
+            "duration_seconds": 30,
+            "key_points": [{"text": "Use a tripod", "priority": "must"}],
+        },
+    )
+    script = script_create(project=team.project, user=team.editor, cleaned=cleaned)
+    script_version_add(script, text=text, source=VersionSource.EDIT, user=team.editor)
+    return script
+
+
+def form_data(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "topic": "How to brew pour-over coffee at home",
+        "audience": "coffee beginners",
+        "tone": "friendly",
+        "platform": "youtube",
+        "duration_seconds": "60",
+        "delivery": "conversational",
+        "template": "tutorial",
+        "persona": "",
+        "kp_text": ["Heat the water to 94 degrees", "Grind the beans fresh"],
+        "kp_priority": ["must", "should"],
+        "provider": "rulebased",
+        "model": "",
+        "streaming": "on",
+    }
+    data.update(changes)
+    return data
+
+
+def test_form_shows_providers_with_badges_templates_and_styles(team: Any) -> None:
+    page = client_for(team.editor).get(reverse("scripts:new", args=[team.project.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Auto <span" in html and "recommended" in html
+    for label in ("RuleBased (offline template)", "OpenAI", "Anthropic", "Ollama"):
+        assert label in html
+    assert "not configured" in html and "OPENAI_API_KEY" in html
+    assert "template output" in html
+    for name in ("Tutorial / How-to", "Listicle", "Story", "Product review", "Explainer"):
+        assert name in html
+    assert "Energetic (170 wpm)" in html
+    assert (
+        'name="streaming" checked' in html
+        or 'checked name="streaming"' in html
+        or ('name="streaming"' in html and "checked" in html)
+    )
+
+
+def test_every_form_error_appears_in_place_and_input_is_kept(team: Any) -> None:
+    client = client_for(team.editor)
+    url = reverse("scripts:new", args=[team.project.pk])
+    response = client.post(
+        url,
+        form_data(
+            topic="",
+            duration_seconds="5",
+            platform="myspace",
+            delivery="whisper",
+            template="no-such-template",
+            kp_text=["Keep this text", "x" * 301],
+            kp_priority=["urgent", "must"],
+        ),
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "<html" not in html and 'id="script-form"' in html
+    for field in ("topic", "duration_seconds", "platform", "delivery", "template"):
+        assert f'data-testid="error-{field}"' in html, field
+    assert "Give the video a topic." in html
+    assert "at least 10 seconds" in html
+    assert 'data-testid="error-key_points"' in html
+    assert "Key point 1: choose must, should or nice." in html
+    assert "Key point 2 is over 300 characters." in html
+    assert 'value="Keep this text"' in html
+    assert Script.objects.count() == 0 and Run.objects.count() == 0
+
+
+def test_a_persona_of_another_project_is_refused(team: Any, make_project: Any) -> None:
+    other = make_project(owner=team.owner, name="Other")
+    persona = Persona.objects.create(project=other, name="Elsewhere")
+    response = client_for(team.editor).post(
+        reverse("scripts:new", args=[team.project.pk]), form_data(persona=str(persona.pk))
+    )
+    assert response.status_code == 400
+    assert 'data-testid="error-persona"' in response.content.decode()
+
+
+def test_start_creates_the_script_and_its_run(team: Any) -> None:
+    persona = Persona.objects.create(project=team.project, name="Maya", voice="warm")
+    response = client_for(team.editor).post(
+        reverse("scripts:new", args=[team.project.pk]),
+        form_data(persona=str(persona.pk), delivery="fast", streaming=""),
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 204
+    script = Script.objects.get()
+    assert response["HX-Redirect"] == script.get_absolute_url() + "?streaming=off"
+    assert script.brief["words_per_minute"] == 190 and script.brief["word_budget"] == 190
+    assert [p["text"] for p in script.brief["key_points"]] == [
+        "Heat the water to 94 degrees",
+        "Grind the beans fresh",
+    ]
+    assert script.brief["persona"]["name"] == "Maya"
+    run = Run.objects.get()
+    assert run.kind == "script" and run.provider == "rulebased"
+    assert run.input["script_id"] == script.pk and run.input["delivery"] == "fast"
+    assert script.last_run_id == run.pk and script.status == "generating"
+    assert run.expected_tokens > 190
+
+
+def test_guidance_as_you_type(team: Any) -> None:
+    client = client_for(team.editor)
+    url = reverse("scripts:guidance", args=[team.project.pk])
+
+    def notes(**changes: Any) -> str:
+        response = client.post(url, form_data(**changes), headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        return response.content.decode()
+
+    good = notes()
+    assert "The brief looks good." in good
+    assert 'data-testid="expected-words">150<' in good
+    assert "template-v1" in good and "Template output (RuleBased, offline)" in good
+    assert "too vague" in notes(topic="video tips")
+    long_topic = " ".join(f"idea{i}" for i in range(45))
+    assert "The topic is long" in notes(topic=long_topic)
+    crowded = notes(
+        duration_seconds="15",
+        kp_text=[f"Point number {i} with quite a few words in it" for i in range(6)],
+        kp_priority=["must"] * 6,
+    )
+    assert "don&#x27;t fit the duration" in crowded
+    duplicate = notes(
+        kp_text=["Use a tripod", "Always use a tripod"], kp_priority=["must", "should"]
+    )
+    assert "Key point 2" in duplicate and "duplicates key point 1" in duplicate
+    openai = notes(provider="openai")
+    assert "OpenAI is not configured" in openai and "OPENAI_API_KEY" in openai
+    assert 'data-testid="expected-cost">$0' in openai
+
+
+def test_script_page_edit_compare_and_exports(team: Any) -> None:
+    script = a_script(team, "## Hook\n\nNight skies <script>alert(1)</script>.\n\n## Body\n\nBody.")
+    client = client_for(team.editor)
+    detail = client.get(script.get_absolute_url())
+    html = detail.content.decode()
+    assert detail.status_code == 200
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'data-testid="timing"' in html and 'data-testid="validation"' in html
+
+    edit_url = reverse("scripts:edit", args=[team.project.pk, script.pk])
+    empty = client.post(edit_url, {"text": "   ", "base": "1"})
+    assert empty.status_code == 400 and "The script cannot be empty." in empty.content.decode()
+    saved = client.post(
+        edit_url,
+        {"text": "## Hook\n\nNight skies, fixed.\n\n## Body\n\nUse a tripod.", "base": "1"},
+    )
+    assert saved.status_code == 302
+    script.refresh_from_db()
+    v2 = script.current_version
+    assert v2 is not None and v2.parent is not None
+    assert v2.number == 2 and v2.source == "edit" and v2.parent.number == 1
+    assert v2.created_by == team.editor
+    assert any(c["kind"] == "key_point" and c["passed"] for c in v2.validation["checks"])
+
+    compare = client.get(
+        reverse("scripts:compare", args=[team.project.pk, script.pk]), {"a": 1, "b": 2}
+    )
+    body = compare.content.decode()
+    assert compare.status_code == 200 and 'data-kind="changed"' in body
+    assert "&lt;script&gt;" in body and "<script>alert" not in body
+    same = client.get(
+        reverse("scripts:compare", args=[team.project.pk, script.pk]), {"a": 1, "b": 1}
+    )
+    assert same.status_code == 400 and "Choose two different versions." in same.content.decode()
+
+    def export(fmt: str) -> Any:
+        return client.get(reverse("scripts:export", args=[team.project.pk, script.pk, 2, fmt]))
+
+    md = export("md")
+    assert md["Content-Disposition"].endswith('-v2.md"')
+    assert md.content.decode().startswith("# Night photography for beginners\n")
+    txt = export("txt").content.decode()
+    assert "[0:00] Hook" in txt and "## " not in txt
+    srt = export("srt").content.decode()
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:0")
+    assert "\n\n2\n" in srt and "[Body] Use a tripod." in srt
+    assert export("pdf").status_code == 404
+
+
+def test_non_members_get_404_and_viewers_cannot_write(team: Any) -> None:
+    script = a_script(team)
+    pid, sid = team.project.pk, script.pk
+    reads = [
+        reverse("scripts:list", args=[pid]),
+        reverse("scripts:personas", args=[pid]),
+        script.get_absolute_url(),
+        reverse("scripts:compare", args=[pid, sid]) + "?a=1&b=1",
+        reverse("scripts:export", args=[pid, sid, 1, "md"]),
+    ]
+    writes = [
+        ("get", reverse("scripts:new", args=[pid])),
+        ("post", reverse("scripts:new", args=[pid])),
+        ("post", reverse("scripts:guidance", args=[pid])),
+        ("get", reverse("scripts:edit", args=[pid, sid])),
+        ("post", reverse("scripts:regenerate", args=[pid, sid])),
+        ("post", reverse("scripts:continue", args=[pid, sid, 1])),
+        ("get", reverse("scripts:persona_new", args=[pid])),
+    ]
+    outsider = client_for(team.outsider)
+    for url in reads:
+        assert outsider.get(url).status_code == 404, url
+    for method, url in writes:
+        assert getattr(outsider, method)(url).status_code == 404, url
+    assert outsider.get(f"/api/v1/scripts/{sid}").status_code == 404
+
+    viewer = client_for(team.viewer)
+    for url in reads[:4]:
+        assert viewer.get(url).status_code in (200, 400), url
+    for method, url in writes:
+        assert getattr(viewer, method)(url).status_code == 403, url
+    detail = viewer.get(script.get_absolute_url()).content.decode()
+    assert 'data-testid="edit"' not in detail and "Regenerate" not in detail
+    assert ScriptVersion.objects.count() == 1 and Run.objects.count() == 0
+
+    api = viewer.get(f"/api/v1/scripts/{sid}")
+    assert api.status_code == 200
+    assert api.json()["versions"][0]["number"] == 1
+
+
+def test_personas_create_edit_delete_with_errors_in_place(team: Any) -> None:
+    client = client_for(team.editor)
+    new_url = reverse("scripts:persona_new", args=[team.project.pk])
+    missing = client.post(new_url, {"name": "", "do": "x\n" * 25})
+    html = missing.content.decode()
+    assert missing.status_code == 400
+    assert 'data-testid="error-name"' in html and "Give the persona a name." in html
+    assert 'data-testid="error-do"' in html and "At most 20 lines." in html
+    assert (
+        client.post(
+            new_url, {"name": "Maya", "do": "Smile\n\nBe brief", "dont": "Shout"}
+        ).status_code
+        == 302
+    )
+    maya = Persona.objects.get()
+    assert maya.do == ["Smile", "Be brief"] and maya.dont == ["Shout"]
+    twin = client.post(new_url, {"name": "maya"})
+    assert twin.status_code == 400 and "already has a persona" in twin.content.decode()
+    edit_url = reverse("scripts:persona_edit", args=[team.project.pk, maya.pk])
+    assert client.post(edit_url, {"name": "Maya B", "voice": "calm"}).status_code == 302
+    maya.refresh_from_db()
+    assert maya.name == "Maya B" and maya.voice == "calm" and maya.do == []
+    listing = client.get(reverse("scripts:personas", args=[team.project.pk])).content.decode()
+    assert "Maya B" in listing
+    delete_url = reverse("scripts:persona_delete", args=[team.project.pk, maya.pk])
+    assert client.post(delete_url).status_code == 302
+    assert not Persona.objects.exists()
+
+
+def test_history_lists_and_searches(team: Any) -> None:
+    a_script(team)
+    cleaned = script_input_clean(team.project, {"topic": "Sourdough starter basics"})
+    script_create(project=team.project, user=team.editor, cleaned=cleaned)
+    client = client_for(team.viewer)
+    url = reverse("scripts:list", args=[team.project.pk])
+    everything = client.get(url).content.decode()
+    assert "Night photography" in everything and "Sourdough" in everything
+    found = client.get(
+        url, {"q": "sourdough"}, headers={"HX-Request": "true", "HX-Target": "script-results"}
+    )
+    html = found.content.decode()
+    assert "<html" not in html and "Sourdough" in html and "Night photography" not in html
+    assert "No script matches" in client.get(url, {"q": "zzz"}).content.decode()
