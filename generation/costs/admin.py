@@ -76,7 +76,7 @@ class CostRecordAdmin(admin.ModelAdmin):
                     output_tokens=Sum("output_tokens"),
                     records=Count("id"),
                 )
-                totals["cost"] = totals["cost"] or Decimal(0)
+                totals["cost"] = Decimal(totals["cost"] or 0).quantize(Decimal("0.00000001"))
                 response.context_data["totals"] = totals
                 title = response.context_data.get("title", "")
                 response.context_data["title"] = (

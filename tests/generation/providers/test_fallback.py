@@ -117,7 +117,7 @@ async def test_retry_after_beyond_the_cap_moves_on_at_once(fake, client):
         retry=RetryPolicy(retry_after_cap=20),
         sleep=sleeps,
     )
-    events, error = await run(stream)
+    _events, error = await run(stream)
     assert error is None
     assert sleeps.delays == []
     assert stream.result is not None

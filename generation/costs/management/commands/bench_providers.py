@@ -1,4 +1,4 @@
-"""Makes ``manage.py bench_providers`` available (the ``generation`` package is not an installed app)."""
+"""``manage.py bench_providers`` (the ``generation`` package itself is not an installed app)."""
 
 from __future__ import annotations
 
