@@ -44,7 +44,7 @@ class ProjectConsumer(AsyncWebsocketConsumer):
         self.role = found[1].role
         await self.channel_layer.group_add(live.project_group(self.project_id), self.channel_name)
         await self.accept()
-        await self._send_parts(live.PROJECT_PARTS)
+        await self._send_parts(live.PROJECT_SNAPSHOT_PARTS)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "role"):
@@ -56,7 +56,7 @@ class ProjectConsumer(AsyncWebsocketConsumer):
         """The page only listens; client messages are ignored."""
 
     async def project_changed(self, event: dict[str, Any]) -> None:
-        await self._send_parts(event.get("parts") or live.PROJECT_PARTS)
+        await self._send_parts(event.get("parts") or live.PROJECT_SNAPSHOT_PARTS)
 
     async def project_deleted(self, event: dict[str, Any]) -> None:
         await self.send(text_data=live.render_project_gone("This project was deleted."))

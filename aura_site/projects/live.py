@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 PROJECT_TEMPLATE = "projects/project_detail.html"
 PROJECT_PARTS = ("header", "members", "invite", "series", "characters", "locations", "activity")
+# What a (re)connecting page receives: everything but the invitation form, so that a form the
+# page shows with errors is not replaced by an empty one.
+PROJECT_SNAPSHOT_PARTS = tuple(part for part in PROJECT_PARTS if part != "invite")
 DASHBOARD_TEMPLATE = "projects/dashboard.html"
 DASHBOARD_PARTS = ("projects", "activity")
 

@@ -164,13 +164,17 @@ def member_role(request: HttpRequest, project_id: int, membership_id: int) -> Ht
                 project,
                 membership,
                 status=exc.status,
-                member_errors={target.pk: exc.message},
+                member_error=f"{target.user.get_username()}: {exc.message}",
             )
         if target.user_id == request.user.pk and form.cleaned_data["role"] != Role.OWNER:
             messages.success(request, "Your role is changed.")
         return redirect(_project_url(project, "project-members"))
     return _render_project(
-        request, project, membership, status=400, member_errors={target.pk: "Choose a valid role."}
+        request,
+        project,
+        membership,
+        status=400,
+        member_error=f"{target.user.get_username()}: choose owner, editor or viewer.",
     )
 
 
@@ -185,7 +189,11 @@ def member_remove(request: HttpRequest, project_id: int, membership_id: int) -> 
         services.member_remove(project=project, actor=request.user, membership=target)
     except services.ProjectRuleError as exc:
         return _render_project(
-            request, project, membership, status=exc.status, member_errors={target.pk: exc.message}
+            request,
+            project,
+            membership,
+            status=exc.status,
+            member_error=f"{target.user.get_username()}: {exc.message}",
         )
     messages.success(request, f"{target.user.get_username()} was removed from the project.")
     return redirect(_project_url(project, "project-members"))

@@ -3,7 +3,8 @@
 ``studio_server(env=None) -> base_url`` starts Daphne on a fresh SQLite database in a temporary
 data folder (production settings, plain HTTP), waits until ``/health`` answers and stops it at
 teardown, printing its log when the test failed. ``browser`` is one Chromium per session;
-``new_page()`` opens a page in a fresh context (its own cookies, so two calls are two people).
+``new_page()`` opens a page in a fresh context (its own cookies, so two calls are two people);
+``page_errors(page)`` lists the page's script and console errors.
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ def studio_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]
             }
         )
         child_env.update(env or {})
+        (data_dir / "static").mkdir(exist_ok=True)
         server = StudioProcess(data_dir, child_env)
         started.append(server)
         server.migrate()
@@ -215,18 +217,33 @@ def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
 
 
 @pytest.fixture
-def new_page(new_context: Callable[..., BrowserContext]) -> Callable[..., Page]:
-    """Factory: a page in a fresh context; console errors are collected on ``page.errors``."""
+def page_errors() -> Callable[[Page], list[str]]:
+    """``page_errors(page)``: the page's uncaught errors and console errors, collected live."""
+    logs: dict[int, list[str]] = {}
+
+    def errors_of(page: Page) -> list[str]:
+        if id(page) not in logs:
+            errors: list[str] = []
+            logs[id(page)] = errors
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "console",
+                lambda message: errors.append(message.text) if message.type == "error" else None,
+            )
+        return logs[id(page)]
+
+    return errors_of
+
+
+@pytest.fixture
+def new_page(
+    new_context: Callable[..., BrowserContext], page_errors: Callable[[Page], list[str]]
+) -> Callable[..., Page]:
+    """Factory: a page in a fresh context (a new person); ``page_errors(page)`` has its errors."""
 
     def make(**options: Any) -> Page:
         page = new_context(**options).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on(
-            "console",
-            lambda message: errors.append(message.text) if message.type == "error" else None,
-        )
-        page.errors = errors  # type: ignore[attr-defined]
+        page_errors(page)
         return page
 
     return make

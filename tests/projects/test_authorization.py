@@ -266,8 +266,9 @@ async def test_project_websocket(
             snapshot = await communicator.receive_from()
             assert 'id="project-members"' in snapshot
             assert "tara" in snapshot
-            assert ('id="member-add' in snapshot or "Invite a teammate" in snapshot) == (
-                actor == "owner"
+            assert ("/role/" in snapshot) == (actor == "owner")
+            assert ('href="/projects/' in snapshot and "/edit/" in snapshot) == (
+                actor in ("editor", "owner")
             )
     finally:
         await communicator.disconnect()
