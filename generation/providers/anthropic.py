@@ -117,21 +117,21 @@ class MessagesStream:
         self.model = ""
 
     def on_event(self, event: SSEEvent) -> str | None:
-        name = event.event
+        name, data = event
         if name == "content_block_delta":
-            delta = loads(event.data).get("delta") or {}
+            delta = loads(data).get("delta") or {}
             if delta.get("type") == "text_delta":
                 return delta.get("text") or None
             return None
         if name == "message_start":
-            message = loads(event.data).get("message") or {}
+            message = loads(data).get("message") or {}
             self.model = message.get("model") or ""
             usage = message.get("usage") or {}
             self._input(usage)
             if usage.get("output_tokens") is not None:
                 self.output_tokens = usage["output_tokens"]
         elif name == "message_delta":
-            payload = loads(event.data)
+            payload = loads(data)
             stop = (payload.get("delta") or {}).get("stop_reason")
             if stop:
                 self.finish_reason = STOP_REASONS.get(stop, stop)
@@ -143,10 +143,10 @@ class MessagesStream:
         elif name == "message_stop":
             self.done = True
         elif name == "error":
-            payload = loads(event.data)
+            payload = loads(data)
             error = payload.get("error") if isinstance(payload, dict) else None
             if not isinstance(error, dict):
-                error = {"message": event.data}
+                error = {"message": data}
             raise ProviderError(
                 error_kind(200, error),
                 f"error mid-stream: {short(str(error.get('message') or error.get('type')))}",

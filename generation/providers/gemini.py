@@ -143,7 +143,7 @@ class GenerateContentStream:
         self.model = ""
 
     def on_event(self, event: SSEEvent) -> str | None:
-        payload = loads(event.data)
+        payload = loads(event[1])
         if not isinstance(payload, dict):
             return None
         error = payload.get("error")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from json.decoder import scanstring as _scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 from generation.providers.base import CompletionRequest, ErrorKind, ProviderError
@@ -25,6 +26,12 @@ from generation.providers.transport import (
 )
 
 logger = logging.getLogger(__name__)
+
+_CONTENT_MARK = '"choices":[{"index":0,"delta":{"content":"'
+_CONTENT_MARK_BYTES = _CONTENT_MARK.encode()
+_CONTENT_MARK_LEN = len(_CONTENT_MARK_BYTES)
+_CONTENT_TAIL = '},"logprobs":null,"finish_reason":null}]'
+_USAGE_OBJECT = '"usage":{'
 
 FINISH_REASONS = {
     "stop": "stop",
@@ -114,8 +121,27 @@ class ChatCompletionStream:
         self.model = ""
         self.filter_note = ""
 
+    def fast_chunk(self, chunk: bytes) -> str | None:
+        """The text of a read that holds exactly one plain content-delta event in OpenAI's
+        field order (nearly every event of a stream), decoding only its content string; None
+        for anything else (another order, more delta fields, a finish reason, usage, several
+        events), which then takes the full path: SSE decoder and JSON parse."""
+        if not self.model or chunk[-2:] != b"\n\n" or chunk[:6] != b"data: ":
+            return None
+        at = chunk.find(_CONTENT_MARK_BYTES, 6)
+        if at < 0 or chunk.find(b"\n", 6) != len(chunk) - 2 or chunk.find(13) >= 0:
+            return None
+        rest = chunk[at + _CONTENT_MARK_LEN : -2].decode("utf-8", "replace")
+        try:
+            text, end = _scanstring(rest, 0)
+        except ValueError:
+            return None
+        if rest.startswith(_CONTENT_TAIL, end) and rest.find(_USAGE_OBJECT, end) < 0:
+            return text
+        return None
+
     def on_event(self, event: SSEEvent) -> str | None:
-        data = event.data
+        data = event[1]
         if data[:6] == "[DONE]":
             self.done = True
             return None

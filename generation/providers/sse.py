@@ -13,20 +13,26 @@ that mislabels its charset are both harmless.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(slots=True)
-class SSEEvent:
-    event: str
-    data: str
-    id: str
+SSEEvent = tuple[str, str]
+"""``(event type, data)``; the type is ``"message"`` when the event named none."""
 
 
 class SSEDecoder:
-    __slots__ = ("_buffer", "_data", "_event", "_has_data", "_last_id", "_pending_cr", "_started")
+    """Feed it the body's bytes as they arrive; ``last_event_id`` holds the ``id`` field."""
+
+    __slots__ = (
+        "_buffer",
+        "_data",
+        "_event",
+        "_has_data",
+        "_pending_cr",
+        "_started",
+        "idle",
+        "last_event_id",
+    )
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -35,10 +41,23 @@ class SSEDecoder:
         self._event = ""
         self._data: list[bytes] = []
         self._has_data = False
-        self._last_id = ""
+        self.last_event_id = ""
+        self.idle = False
+        """True between events: nothing buffered, so a read holding exactly one whole event
+        may be parsed by a caller's own fast path without the decoder."""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Every event completed by ``chunk``, in order."""
+        if (
+            # The common case, one whole "data: ...\n\n" event per read, without the general
+            # machinery (same result).
+            self.idle
+            and chunk[-2:] == b"\n\n"
+            and chunk[:6] == b"data: "
+            and chunk.find(b"\n", 6) == len(chunk) - 2
+            and chunk.find(13) < 0
+        ):
+            return [("message", chunk[6:-2].decode("utf-8", "replace"))]
         if self._pending_cr and chunk:
             # The previous read ended in CR, already taken as a line end: its LF is not a
             # second one.
@@ -53,7 +72,7 @@ class SSEDecoder:
             self._started = True
             if buffer[:3] == _BOM:
                 buffer = buffer[3:]
-        if b"\r" in buffer:
+        if buffer.find(13) >= 0:
             self._pending_cr = buffer[-1:] == b"\r"
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buffer.split(b"\n")
@@ -63,7 +82,7 @@ class SSEDecoder:
             if not line:
                 if self._has_data:
                     data = b"\n".join(self._data).decode("utf-8", "replace")
-                    events.append(SSEEvent(self._event or "message", data, self._last_id))
+                    events.append((self._event or "message", data))
                     self._data = []
                     self._has_data = False
                 self._event = ""
@@ -79,7 +98,8 @@ class SSEDecoder:
             elif name == b"event":
                 self._event = value.decode("utf-8", "replace")
             elif name == b"id" and b"\x00" not in value:
-                self._last_id = value.decode("utf-8", "replace")
+                self.last_event_id = value.decode("utf-8", "replace")
+        self.idle = not (self._buffer or self._has_data or self._pending_cr or self._event)
         return events
 
 

@@ -141,8 +141,8 @@ NDJSON_HEADERS = {"content-type": "application/x-ndjson"}
 
 
 def sse(data: Any, event: str | None = None, *, newline: str = "\n") -> bytes:
-    """One SSE event; ``data`` that is not a str is JSON-encoded."""
-    text = data if isinstance(data, str) else json.dumps(data)
+    """One SSE event; ``data`` that is not a str is JSON-encoded compactly, as the APIs do."""
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     lines = [f"event: {event}"] if event else []
     lines.extend(f"data: {line}" for line in text.split("\n"))
     return (newline.join(lines) + newline + newline).encode("utf-8")

@@ -318,3 +318,46 @@ async def test_test_key_rejected(fake, client):
     with pytest.raises(ProviderError) as caught:
         await make(fake, client).test_key()
     assert caught.value.kind == ErrorKind.AUTH
+
+
+async def test_escaped_and_unicode_content_and_several_events_per_read(fake, client):
+    events = openai_events(['say "hi"\n', "caf\u00e9 \U0001f600", "\\u2028 \u2028", "x", "y"])
+    escaped = sse(openai_chunk(None)).replace(b'"delta":{}', b'"delta":{"content":"\\u00e9\\n"}')
+    steps = [
+        events[0],
+        events[1],
+        events[2],
+        events[3],
+        events[4] + events[5],
+        escaped,
+        *events[6:],
+    ]
+    fake.push(Reply(200, dict(SSE_HEADERS), steps))
+    outcome = await collect(make(fake, client))
+    assert outcome.error is None
+    assert outcome.text == 'say "hi"\ncaf\u00e9 \U0001f600\\u2028 \u2028xy\u00e9\n'
+
+
+async def test_compact_chunks_in_another_field_order_parse_the_same(fake, client):
+    import json
+
+    def compact(payload: dict) -> bytes:
+        return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+    first = openai_chunk("", role="assistant")
+    plain = openai_chunk('a"b')
+    reordered = {
+        "choices": [{"delta": {"content": "c"}, "index": 0, "finish_reason": None}],
+        "model": "m",
+    }
+    with_usage = openai_chunk("d")
+    with_usage["usage"] = {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    steps = [compact(first), compact(plain), compact(reordered), compact(with_usage)]
+    steps += [compact(openai_chunk(finish="stop")), b"data: [DONE]\n\n"]
+    fake.push(Reply(200, dict(SSE_HEADERS), steps))
+    outcome = await collect(make(fake, client))
+    assert outcome.error is None
+    assert outcome.text == 'a"bcd'
+    assert outcome.finish is not None
+    assert outcome.finish.usage.output_tokens == 4
+    assert outcome.finish.usage.reported is True

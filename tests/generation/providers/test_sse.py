@@ -15,7 +15,7 @@ def decode(*chunks: bytes) -> list[tuple[str, str, str]]:
     events = []
     for chunk in chunks:
         events.extend(decoder.feed(chunk))
-    return [(e.event, e.data, e.id) for e in events]
+    return [(name, data, decoder.last_event_id) for name, data in events]
 
 
 def test_comments_and_multi_line_data():
