@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -59,7 +60,7 @@ Step = bytes | Pause | str
 class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
-    steps: list[Step] = field(default_factory=list)
+    steps: Sequence[Step] = field(default_factory=list)
     end: str = "normal"
 
 
@@ -226,7 +227,7 @@ def openai_error(
     status: int,
     message: str,
     *,
-    type: str = "invalid_request_error",
+    type: str | None = "invalid_request_error",
     code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Reply:
@@ -445,9 +446,10 @@ def gemini_stream(
 def gemini_error(
     status: int, grpc_status: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> Reply:
-    body = {"error": {"code": status, "message": message, "status": grpc_status}}
+    error: dict[str, Any] = {"code": status, "message": message, "status": grpc_status}
     if details:
-        body["error"]["details"] = details  # type: ignore[index]
+        error["details"] = details
+    body = {"error": error}
     text = json.dumps(body, indent=2)  # Google pretty-prints its error bodies
     return Reply(status, dict(JSON_HEADERS), [text.encode()])
 
