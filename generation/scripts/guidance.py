@@ -54,6 +54,14 @@ class Guidance:
     template_output: bool = False
 
     @property
+    def cost_label(self) -> str:
+        if self.expected_cost is None:
+            return "—"
+        if not self.expected_cost:
+            return "$0 (free)"
+        return f"${self.expected_cost.normalize():f}"
+
+    @property
     def ok(self) -> bool:
         return not any(note.level == "error" for note in self.notes)
 

@@ -132,7 +132,8 @@ def script_new(request: HttpRequest, project_id: int) -> HttpResponse:
         status = 200
     context = _form_context(project, membership, form, cards)
     if _is_htmx(request) and request.method == "POST":
-        return render(request, "scripts/new.html#script_form", context, status=status)
+        # htmx swaps only successful responses: the form with its errors comes back as a 200.
+        return render(request, "scripts/new.html#script_form", context)
     return render(request, "scripts/new.html", context, status=status)
 
 

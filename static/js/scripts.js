@@ -23,9 +23,24 @@
     });
   }
 
+  // Any change to the brief asks for fresh guidance, at most every 300 ms of typing.
+  const timers = new WeakMap();
+  function briefChanged(form) {
+    const box = form.querySelector("[data-guidance]");
+    if (!box || !window.htmx) return;
+    clearTimeout(timers.get(box));
+    timers.set(box, setTimeout(() => window.htmx.trigger(box, "brief-changed"), 300));
+  }
+  ["input", "change"].forEach((type) => {
+    document.addEventListener(type, (event) => {
+      const form = event.target instanceof Element ? event.target.closest("form") : null;
+      if (form && form.querySelector("[data-guidance]")) briefChanged(form);
+    });
+  });
+
   function changed(form) {
     renumber(list(form));
-    form.dispatchEvent(new CustomEvent("keypoints-changed", { bubbles: true }));
+    briefChanged(form);
   }
 
   function addRow(form) {

@@ -91,7 +91,7 @@ def test_every_form_error_appears_in_place_and_input_is_kept(team: Any) -> None:
         ),
         headers={"HX-Request": "true"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 200
     html = response.content.decode()
     assert "<html" not in html and 'id="script-form"' in html
     for field in ("topic", "duration_seconds", "platform", "delivery", "template"):
@@ -166,7 +166,7 @@ def test_guidance_as_you_type(team: Any) -> None:
     assert "Key point 2" in duplicate and "duplicates key point 1" in duplicate
     openai = notes(provider="openai")
     assert "OpenAI is not configured" in openai and "OPENAI_API_KEY" in openai
-    assert 'data-testid="expected-cost">$0' in openai
+    assert 'data-testid="expected-cost">$0.' in openai
 
 
 def test_script_page_edit_compare_and_exports(team: Any) -> None:
