@@ -86,9 +86,7 @@ def token_new(request: HttpRequest) -> HttpResponse:
             request, "accounts/account.html", _account_context(request, token_form=form), status=400
         )
     token, raw = token_create(user=request.user, name=form.cleaned_data["name"])
-    response = render(request, "accounts/token_created.html", {"token": token, "raw_token": raw})
-    response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "accounts/token_created.html", {"token": token, "raw_token": raw})
 
 
 @require_POST

@@ -1,0 +1,244 @@
+"""Pages: content, forms with errors in place, security headers and the admin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from aura_site.accounts.tokens import token_create
+from aura_site.projects.models import (
+    Activity,
+    Character,
+    Location,
+    Membership,
+    Project,
+    Role,
+    Series,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ada(make_user: Any) -> Any:
+    return make_user("ada")
+
+
+@pytest.fixture
+def project(ada: Any, make_project: Any) -> Project:
+    return make_project(owner=ada, name="Harbour film")
+
+
+def test_csp_and_security_headers(
+    client_for: Callable[[Any], Client], ada: Any, project: Project
+) -> None:
+    for url in ("/", f"/projects/{project.pk}/", "/accounts/", "/accounts/login/"):
+        response = client_for(ada if url != "/accounts/login/" else None).get(url)
+        csp = response["Content-Security-Policy"]
+        assert "script-src 'self' 'nonce-" in csp and "unsafe-inline" not in csp, url
+        assert response["X-Frame-Options"] == "DENY"
+        nonce = csp.split("'nonce-")[1].split("'")[0]
+        html = response.content.decode()
+        assert html.count("<script") == html.count(f'nonce="{nonce}"'), url
+        assert " style=" not in html and "onclick" not in html, url
+
+
+def test_dashboard_lists_my_projects_with_my_role(
+    client_for: Callable[[Any], Client],
+    ada: Any,
+    project: Project,
+    make_user: Any,
+    make_project: Any,
+    add_member: Any,
+) -> None:
+    other = make_project(owner=make_user("zed"), name="Zed's secret")
+    shared = make_project(owner=make_user("yan"), name="Shared reel")
+    add_member(shared, ada, Role.VIEWER)
+    Activity.objects.create(project=other, actor=other.created_by, verb="did something private")
+    html = client_for(ada).get("/").content.decode()
+    assert "Harbour film" in html and "Shared reel" in html and "Zed&#x27;s secret" not in html
+    assert "did something private" not in html
+    assert 'ws-connect="/ws/dashboard/"' in html and 'hx-ext="ws"' in html
+    assert 'class="badge role-viewer">Viewer' in html
+
+
+def test_project_page_has_every_section(
+    client_for: Callable[[Any], Client], ada: Any, project: Project
+) -> None:
+    Series.objects.create(project=project, name="Weekly")
+    Character.objects.create(project=project, name="Mara", look="oilskin")
+    Location.objects.create(project=project, name="Pier", mood="grey dawn")
+    html = client_for(ada).get(f"/projects/{project.pk}/").content.decode()
+    for section in (
+        "project-header",
+        "project-members",
+        "project-member-invite",
+        "project-series",
+        "project-characters",
+        "project-locations",
+        "project-activity",
+        "project-scripts",
+        "project-roundtables",
+        "project-videos",
+    ):
+        assert f'id="{section}"' in html, section
+    assert "Weekly" in html and "Mara" in html and "grey dawn" in html
+    assert f'ws-connect="/ws/projects/{project.pk}/"' in html
+
+
+def test_names_are_escaped(
+    client_for: Callable[[Any], Client], ada: Any, make_project: Any
+) -> None:
+    project = make_project(owner=ada, name="<script>alert(1)</script>")
+    Character.objects.create(project=project, name="<img src=x onerror=alert(1)>")
+    for url in ("/", f"/projects/{project.pk}/", f"/projects/{project.pk}/characters/"):
+        html = client_for(ada).get(url).content.decode()
+        assert "<script>alert" not in html and "<img src=x" not in html, url
+
+
+def test_create_project_shows_errors_in_place(
+    client_for: Callable[[Any], Client], ada: Any
+) -> None:
+    client = client_for(ada)
+    response = client.post("/projects/new/", {"name": "   ", "description": "d"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_name_error"' in html and 'class="form-row field-error"' in html
+    assert "d</textarea>" in html, "what was typed is kept"
+    ok = client.post("/projects/new/", {"name": "Reel", "description": ""})
+    project = Project.objects.get(name="Reel")
+    assert ok["Location"] == f"/projects/{project.pk}/"
+    assert Membership.objects.get(project=project).role == Role.OWNER
+
+
+def test_world_forms_show_errors_in_place(
+    client_for: Callable[[Any], Client], ada: Any, project: Project
+) -> None:
+    client = client_for(ada)
+    for kind in ("series", "characters", "locations"):
+        response = client.post(
+            f"/projects/{project.pk}/{kind}/new/", {"name": "", "description": "kept"}
+        )
+        assert response.status_code == 400
+        assert 'id="id_name_error"' in response.content.decode()
+    long_mood = client.post(
+        f"/projects/{project.pk}/locations/new/", {"name": "Pier", "mood": "m" * 201}
+    )
+    assert 'id="id_mood_error"' in long_mood.content.decode()
+    assert not Location.objects.exists()
+
+
+def test_world_crud_round_trip(
+    client_for: Callable[[Any], Client], ada: Any, project: Project
+) -> None:
+    client = client_for(ada)
+    client.post(
+        f"/projects/{project.pk}/characters/new/",
+        {"name": "Mara", "description": "Harbour master", "look": "oilskin", "voice": "low"},
+    )
+    mara = Character.objects.get(project=project)
+    assert (mara.look, mara.voice) == ("oilskin", "low")
+    listing = client.get(f"/projects/{project.pk}/characters/").content.decode()
+    assert "Harbour master" in listing and "oilskin" in listing
+    client.post(
+        f"/projects/{project.pk}/characters/{mara.pk}/edit/", {"name": "Mara B.", "look": "coat"}
+    )
+    mara.refresh_from_db()
+    assert (mara.name, mara.look) == ("Mara B.", "coat")
+    confirm = client.get(f"/projects/{project.pk}/characters/{mara.pk}/delete/")
+    assert "Mara B." in confirm.content.decode()
+    client.post(f"/projects/{project.pk}/characters/{mara.pk}/delete/")
+    assert not Character.objects.exists()
+
+
+def test_items_of_another_project_are_not_found(
+    client_for: Callable[[Any], Client], ada: Any, project: Project, make_project: Any
+) -> None:
+    mine = make_project(owner=ada, name="Second")
+    item = Series.objects.create(project=project, name="Weekly")
+    response = client_for(ada).get(f"/projects/{mine.pk}/series/{item.pk}/edit/")
+    assert response.status_code == 404
+
+
+def test_delete_needs_the_name_typed(
+    client_for: Callable[[Any], Client], ada: Any, project: Project
+) -> None:
+    client = client_for(ada)
+    wrong = client.post(f"/projects/{project.pk}/delete/", {"confirm": "harbour"})
+    assert wrong.status_code == 400 and 'id="id_confirm_error"' in wrong.content.decode()
+    assert Project.objects.filter(pk=project.pk).exists()
+    assert (
+        client.post(f"/projects/{project.pk}/delete/", {"confirm": "Harbour film"}).status_code
+        == 302
+    )
+    assert not Project.objects.filter(pk=project.pk).exists()
+
+
+def test_invite_errors_in_place(
+    client_for: Callable[[Any], Client], ada: Any, project: Project, make_user: Any
+) -> None:
+    client = client_for(ada)
+    response = client.post(f"/projects/{project.pk}/members/", {"user": "ghost", "role": "editor"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_user_error"' in html and "ghost" in html
+    make_user("ben")
+    client.post(f"/projects/{project.pk}/members/", {"user": "ben", "role": "editor"})
+    again = client.post(f"/projects/{project.pk}/members/", {"user": "ben", "role": "viewer"})
+    assert "already a member" in again.content.decode()
+
+
+def test_last_owner_rules_on_the_pages(
+    client_for: Callable[[Any], Client], ada: Any, project: Project
+) -> None:
+    client = client_for(ada)
+    mine = Membership.objects.get(project=project, user=ada)
+    leave = client.post(f"/projects/{project.pk}/leave/")
+    assert leave.status_code == 409 and "last owner" in leave.content.decode()
+    demote = client.post(f"/projects/{project.pk}/members/{mine.pk}/role/", {"role": "viewer"})
+    assert demote.status_code == 409 and 'id="project-member-error"' in demote.content.decode()
+    mine.refresh_from_db()
+    assert mine.role == Role.OWNER
+
+
+def test_a_member_leaves(
+    client_for: Callable[[Any], Client], project: Project, make_user: Any, add_member: Any
+) -> None:
+    ben = make_user("ben")
+    add_member(project, ben, Role.EDITOR)
+    response = client_for(ben).post(f"/projects/{project.pk}/leave/")
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert not Membership.objects.filter(project=project, user=ben).exists()
+
+
+def test_admin_lists_every_model(
+    client_for: Callable[[Any], Client], make_user: Any, project: Project
+) -> None:
+    staff = make_user("root", is_staff=True, is_superuser=True)
+    token, raw = token_create(user=staff, name="ops")
+    Series.objects.create(project=project, name="Weekly")
+    Character.objects.create(project=project, name="Mara")
+    Location.objects.create(project=project, name="Pier")
+    Activity.objects.create(project=project, actor=staff, verb="did a thing")
+    client = client_for(staff)
+    for model in (
+        "accounts/apitoken",
+        "projects/project",
+        "projects/membership",
+        "projects/series",
+        "projects/character",
+        "projects/location",
+        "projects/activity",
+        "auth/user",
+    ):
+        response = client.get(f"/admin/{model}/?q=a")
+        assert response.status_code == 200, model
+    tokens = client.get("/admin/accounts/apitoken/").content.decode()
+    assert token.display_prefix in tokens and token.secret_hash not in tokens and raw not in tokens
+    detail = client.get(f"/admin/accounts/apitoken/{token.pk}/change/").content.decode()
+    assert token.secret_hash not in detail
+    assert client.get(f"/admin/projects/project/{project.pk}/change/").status_code == 200
+    assert client_for(make_user("plain")).get("/admin/").status_code == 302
