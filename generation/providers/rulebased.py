@@ -44,6 +44,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from generation.costs.tokens import estimate_prompt_tokens, estimate_tokens
 from generation.providers.base import (
     CompletionRequest,
     Finish,
@@ -68,13 +69,8 @@ from generation.scripts.textutils import (
 MODEL = "template-v1"
 TEMPLATE_BADGE = "Template output (RuleBased, offline)"
 DEFAULT_PACE_MS = 20
-CHARS_PER_TOKEN = 4
 
 _PRIORITY_ORDER = {"must": 0, "should": 1, "nice": 2}
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -890,11 +886,12 @@ class RuleBasedProvider(LLMProvider):
         for group in _word_groups(text, seed):
             await asyncio.sleep(pace)
             yield TextDelta(group)
-        prompt = request.system + "".join(m.content for m in request.messages)
         yield Finish(
             finish_reason="stop",
             usage=Usage(
-                input_tokens=estimate_tokens(prompt),
+                input_tokens=estimate_prompt_tokens(
+                    [request.system, *(m.content for m in request.messages)]
+                ),
                 output_tokens=estimate_tokens(text),
                 reported=False,
             ),

@@ -302,7 +302,10 @@ def script_sync_runs(script: Script) -> None:
     from generation.runs.models import Run, RunStatus
 
     run = Run.objects.filter(pk=script.last_run_id, project_id=script.project_id).first()
-    if run is None or run.is_active:
+    if run is None:
+        script_status_set(script, _status_of(script.current_version))
+        return
+    if run.is_active:
         return
     if script.versions.filter(run_id=run.pk).exists():
         if run.status == RunStatus.SUCCEEDED:
@@ -332,9 +335,16 @@ def script_sync_runs(script: Script) -> None:
     if run.status in ended:
         script_status_set(script, ended[RunStatus(run.status)])
     elif run.status == RunStatus.SUCCEEDED:
-        current = script.current_version
-        passed = bool(current and current.validation.get("passed"))
-        script_status_set(script, ScriptStatus.READY if passed else ScriptStatus.NEEDS_REVIEW)
+        script_status_set(script, _status_of(script.current_version))
+
+
+def _status_of(version: ScriptVersion | None) -> str:
+    if version is None:
+        return ScriptStatus.FAILED
+    if not version.complete:
+        return ScriptStatus.INTERRUPTED
+    passed = bool(version.validation.get("passed"))
+    return ScriptStatus.READY if passed else ScriptStatus.NEEDS_REVIEW
 
 
 # ---------------------------------------------------------------------------------------------

@@ -175,3 +175,62 @@ def test_a_cut_off_version_is_kept_and_continued_on_another_provider(
     assert len(continued.text) > len(partial.text)
     assert "## Call to action" in continued.text
     assert second.text == continued.text
+
+
+def test_cancel_keeps_the_partial_text_as_an_unfinished_version(
+    team: Any, wait_run: Any, settings: Any
+) -> None:
+    import time
+
+    from asgiref.sync import async_to_sync
+
+    from generation.providers import registry
+    from generation.runs.models import RunEvent
+    from generation.runs.services import run_cancel
+
+    providers = dict(settings.LLM_PROVIDERS)
+    providers["rulebased"] = {**providers["rulebased"], "OPTIONS": {"pace_ms": 40}}
+    settings.LLM_PROVIDERS = providers
+    registry.reset()
+    script, run = start(team, duration_seconds=900)
+    deadline = time.monotonic() + 30
+    while not RunEvent.objects.filter(run_id=run.pk, event="chunk").count() >= 3:
+        assert time.monotonic() < deadline, "no text streamed"
+        time.sleep(0.02)
+    async_to_sync(run_cancel)(team.editor, run.pk)
+    run = wait_run(run.pk)
+    assert run.status == "cancelled"
+    script.refresh_from_db()
+    assert script.status == ScriptStatus.CANCELLED
+    partial = script.versions.get()
+    assert not partial.complete and partial.text == run.text
+    assert 0 < len(partial.text) < 2000
+    assert partial.output_tokens > 0 and partial.provider == "rulebased"
+    assert "cancelled" in partial.note
+
+
+def test_a_run_whose_process_died_becomes_an_unfinished_version(team: Any) -> None:
+    from generation.runs.models import Run
+    from generation.scripts.services import script_sync_runs
+
+    cleaned = script_input_clean(team.project, {"topic": "Tides and the moon"})
+    script = script_create(project=team.project, user=team.editor, cleaned=cleaned)
+    run = Run.objects.create(
+        project=team.project,
+        kind="script",
+        created_by=team.editor,
+        status="interrupted",
+        provider="openai",
+        model="gpt-4o-mini",
+        text="## Hook\n\nThe moon pulls",
+        input={"script_id": script.pk},
+    )
+    script.last_run_id = run.pk
+    script.save()
+    script_sync_runs(script)
+    script.refresh_from_db()
+    assert script.status == ScriptStatus.INTERRUPTED
+    version = script.versions.get()
+    assert not version.complete and version.text == run.text and version.run_id == run.pk
+    script_sync_runs(script)
+    assert script.versions.count() == 1

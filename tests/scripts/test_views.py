@@ -302,3 +302,33 @@ def test_history_lists_and_searches(team: Any) -> None:
     html = found.content.decode()
     assert "<html" not in html and "Sourdough" in html and "Night photography" not in html
     assert "No script matches" in client.get(url, {"q": "zzz"}).content.decode()
+
+
+def test_regenerate_and_continue_start_runs_for_the_script(team: Any) -> None:
+    script = a_script(team)
+    partial = script_version_add(
+        script, text="## Hook\n\nHalf a", source=VersionSource.RUN, complete=False
+    )
+    client = client_for(team.editor)
+    regen = client.post(
+        reverse("scripts:regenerate", args=[team.project.pk, script.pk]),
+        {"provider": "rulebased", "model": ""},
+    )
+    assert regen.status_code == 302
+    run = Run.objects.get()
+    assert run.input["script_id"] == script.pk and "continue_version" not in run.input
+    Run.objects.all().delete()
+    page = client.get(script.get_absolute_url()).content.decode()
+    assert 'data-testid="continue-form"' in page
+    cont = client.post(
+        reverse("scripts:continue", args=[team.project.pk, script.pk, partial.number]),
+        {"provider": "rulebased"},
+    )
+    assert cont.status_code == 302
+    run = Run.objects.get()
+    assert run.input["continue_version"] == partial.number
+    assert run.expected_tokens < 200
+    bad = client.post(
+        reverse("scripts:regenerate", args=[team.project.pk, script.pk]), {"provider": "nope"}
+    )
+    assert bad.status_code == 302 and Run.objects.count() == 1
