@@ -132,5 +132,25 @@ def test_write_edit_compare_and_export_a_script(
         if fmt == "md":
             assert content.startswith("# How to brew pour-over coffee at home")
 
+    # A second script: key points reordered by dragging, streaming off (the whole script at once).
+    page.goto(script_url.rsplit("/", 2)[0] + "/new/")
+    page.fill("textarea[name=topic]", "Latte art for home baristas")
+    page.fill("input[name=duration_seconds]", "30")
+    rows = page.locator("[data-key-point]")
+    for index, point in enumerate(["Steam the milk", "Pour from high", "Finish close"]):
+        if index:
+            page.click("[data-testid=add-key-point]")
+        rows.nth(index).locator("[data-kp-text]").fill(point)
+    rows.nth(2).locator(".drag-handle").drag_to(rows.nth(0), target_position={"x": 20, "y": 2})
+    expect(rows.nth(0).locator("[data-kp-text]")).to_have_value("Finish close")
+    expect(rows.nth(0).locator("[data-kp-number]")).to_have_text("1.")
+    page.locator("[data-testid=provider-rulebased] input").check()
+    page.locator("input[name=streaming]").uncheck()
+    page.click("[data-testid=start]")
+    expect(page.locator("[data-testid=script-title]")).to_contain_text("Latte art")
+    expect(page.locator("[data-testid=run-text]")).to_have_count(0)
+    expect(page.locator("[data-testid=validation]")).to_have_attribute("data-passed", "true")
+    expect(page.locator("[data-testid=script-text]")).to_contain_text("finish close")
+
     errors = page_errors(page)
     assert not errors, errors
