@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import Client
 
 INTEGRATION_MARKER = (
@@ -22,6 +24,18 @@ def pytest_configure(config: pytest.Config) -> None:
 def _fast_password_hashing(settings: Any) -> None:
     """Accounts made by tests hash their passwords cheaply; the hasher is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+async def _close_worker_thread_connections() -> AsyncIterator[None]:
+    """Close the database connection of asgiref's worker thread after each test.
+
+    In async tests, ``sync_to_async`` and ``database_sync_to_async`` run in one long-lived worker
+    thread whose connection would otherwise stay open (and keep PostgreSQL from dropping the test
+    database at the end of the run).
+    """
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture
