@@ -234,3 +234,35 @@ def test_a_run_whose_process_died_becomes_an_unfinished_version(team: Any) -> No
     assert not version.complete and version.text == run.text and version.run_id == run.pk
     script_sync_runs(script)
     assert script.versions.count() == 1
+
+
+def test_a_script_run_started_through_the_api_is_saved_and_readable(team: Any) -> None:
+    from django.test import Client
+
+    template = ScriptTemplate.objects.get(slug="explainer")
+    client = Client()
+    client.force_login(team.editor)
+    body = {
+        "project": team.project.pk,
+        "topic": "Why the sky is blue",
+        "template": template.slug,
+        "platform": "youtube_shorts",
+        "duration_seconds": 40,
+        "key_points": [{"text": "Rayleigh scattering favours short wavelengths"}],
+        "provider": "rulebased",
+    }
+    response = client.post("/api/v1/scripts", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    run = response.json()
+    assert run["status"] == "succeeded"
+    script = Script.objects.get(project=team.project)
+    saved = client.get(f"/api/v1/scripts/{script.pk}")
+    assert saved.status_code == 200
+    data = saved.json()
+    assert data["template"] == "explainer" and data["status"] == "ready"
+    assert data["versions"][0]["text"] == run["text"]
+    assert data["versions"][0]["validation"]["passed"] is True
+    assert data["versions"][0]["template_output"] is True
+    other = Client()
+    other.force_login(team.outsider)
+    assert other.get(f"/api/v1/scripts/{script.pk}").status_code == 404
