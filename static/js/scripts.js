@@ -152,6 +152,8 @@
   function init() {
     document.querySelectorAll("[data-script-run]").forEach(watchRun);
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
-  else init();
+  // After htmx has processed the page (its DOMContentLoaded listener was added first), so a run
+  // that ended before the page loaded still refreshes the view.
+  if (document.readyState === "complete") init();
+  else document.addEventListener("DOMContentLoaded", () => setTimeout(init, 0));
 })();
