@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.cache import cache
 
 User = get_user_model()
 
@@ -55,3 +57,40 @@ class ApiTokenForm(forms.Form):
         if not name:
             raise forms.ValidationError("Give the token a name.")
         return name
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """The login form, refusing further attempts for a while after repeated failures.
+
+    Failures are counted per username and per client address in the cache (shared between
+    processes when ``REDIS_URL`` is set), so guessing one account's password and spraying one
+    password across accounts both hit the limit.
+    """
+
+    max_failures_per_user = 5
+    max_failures_per_address = 20
+    window_seconds = 15 * 60
+
+    def _keys(self) -> list[str]:
+        username = str(self.data.get("username", "")).strip().lower()
+        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        digest = hashlib.sha256(username.encode()).hexdigest()[:32]
+        return [f"login-failures:user:{digest}", f"login-failures:addr:{address}"]
+
+    def clean(self) -> dict[str, Any]:
+        keys = self._keys()
+        limits = (self.max_failures_per_user, self.max_failures_per_address)
+        if any(int(cache.get(key, 0)) >= limit for key, limit in zip(keys, limits, strict=True)):
+            raise forms.ValidationError(
+                "Too many failed attempts. Wait 15 minutes, then try again.", code="throttled"
+            )
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            for key in keys:
+                cache.add(key, 0, self.window_seconds)
+                try:
+                    cache.incr(key)
+                except ValueError:
+                    cache.set(key, 1, self.window_seconds)
+            raise

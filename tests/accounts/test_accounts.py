@@ -245,3 +245,25 @@ def test_createapitoken_prints_a_working_token(make_user: Any) -> None:
 def test_createapitoken_for_an_unknown_user_fails_clearly(db: Any) -> None:
     with pytest.raises(CommandError, match="no user named 'ghost'"):
         call_command("createapitoken", "ghost", stdout=StringIO(), stderr=StringIO())
+
+
+def test_login_is_throttled_after_repeated_failures(make_user: Any, rf: RequestFactory) -> None:
+    from django.core.cache import cache
+
+    from aura_site.accounts.forms import ThrottledAuthenticationForm
+
+    keys = ThrottledAuthenticationForm(
+        rf.post("/accounts/login/"), data={"username": "throttled"}
+    )._keys()
+    cache.delete_many(keys)
+    make_user("throttled", password=PASSWORD)
+    client = Client()
+    for _ in range(5):
+        client.post("/accounts/login/", {"username": "throttled", "password": "guess"})
+    refused = client.post("/accounts/login/", {"username": "throttled", "password": PASSWORD})
+    assert refused.status_code == 200
+    assert "Too many failed attempts" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+    cache.delete_many(keys)
+    ok = client.post("/accounts/login/", {"username": "throttled", "password": PASSWORD})
+    assert ok.status_code == 302
