@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 
 from generation.runs.models import ACTIVE_STATUSES, Run, RunEvent, RunStatus, group_name
@@ -159,7 +160,9 @@ class EventWriter:
             if not batch:
                 continue
             try:
-                outcome = await loop.run_in_executor(self._executor, _store_batch, batch)
+                outcome = await loop.run_in_executor(
+                    self._executor, _with_connection(_store_batch), batch
+                )
             except Exception:
                 logger.exception("storing %d run events failed; retrying", len(batch))
                 self._items[:0] = batch
@@ -177,14 +180,27 @@ class EventWriter:
 
 
 def _with_connection(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``func`` on the writer thread: a lock held by another writer (SQLite) is waited out,
+    a broken connection is dropped so that the next call reconnects."""
+
     def call(*args: Any) -> Any:
-        try:
-            return func(*args)
-        except Exception:
-            connection.close()
-            raise
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                return func(*args)
+            except OperationalError as exc:
+                if "locked" not in str(exc) or attempt == _LOCK_RETRIES - 1:
+                    connection.close()
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+            except Exception:
+                connection.close()
+                raise
+        raise AssertionError("unreachable")
 
     return call
+
+
+_LOCK_RETRIES = 8
 
 
 def _store_batch(

@@ -15,17 +15,18 @@ cancel requests sent from other processes to ``run.<id>.control``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import logging
 import os
 import socket
 import threading
 import weakref
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -93,6 +94,11 @@ def local_execution(run_id: object) -> Execution | None:
     return _executions.get(key)
 
 
+def spawned_runs() -> list[asyncio.Task[Any]]:
+    """The inline run tasks of this process that have not ended."""
+    return list(_spawned)
+
+
 def local_load() -> int:
     """Runs this process executes or is about to (for AURA_MAX_CONCURRENT_STREAMS)."""
     return max(len(_spawned), len(_executions))
@@ -136,9 +142,25 @@ def background_loop() -> asyncio.AbstractEventLoop:
         return _background
 
 
-def run_in_background(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coro`` on the background loop and wait for it (from a synchronous thread)."""
-    return asyncio.run_coroutine_threadsafe(coro, background_loop()).result()
+def execute_in_background(run_id: UUID | str) -> None:
+    """Execute a run on the background loop and wait until it ends (a Celery task's thread)."""
+    ended: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def start() -> None:
+        task = spawn(run_id)
+
+        def finished(task: asyncio.Task[Any]) -> None:
+            if task.cancelled():
+                ended.set_exception(concurrent.futures.CancelledError())
+            elif task.exception() is not None:
+                ended.set_exception(task.exception())
+            else:
+                ended.set_result(None)
+
+        task.add_done_callback(finished)
+
+    background_loop().call_soon_threadsafe(start, context=contextvars.Context())
+    ended.result()
 
 
 def launch(run_id: UUID) -> None:
@@ -151,17 +173,29 @@ def launch(run_id: UUID) -> None:
     loop.call_soon_threadsafe(spawn, run_id, context=contextvars.Context())
 
 
-def spawn(run_id: UUID) -> asyncio.Task[Any]:
+def spawn(run_id: UUID | str) -> asyncio.Task[Any]:
     """Start ``execute_run`` as a task of the running loop, referenced until it ends. The task
     gets a context of its own: it must not inherit the request's (which ends long before)."""
     from generation.runs.execute import execute_run
 
     task = asyncio.get_running_loop().create_task(
-        execute_run(run_id), name=f"run-{run_id}", context=contextvars.Context()
+        execute_run(run_id), name=f"run-{run_id}", context=run_context()
     )
     _spawned.add(task)
     task.add_done_callback(_spawned.discard)
     return task
+
+
+_runs_sync_context = ThreadSensitiveContext()
+
+
+def run_context() -> contextvars.Context:
+    """A fresh context for a run's task, whose thread-sensitive ``sync_to_async`` calls go to
+    the runs' own thread: never to a request's thread (a request that ends, or that waits for
+    the run, must not hold the run up)."""
+    context = contextvars.Context()
+    context.run(SyncToAsync.thread_sensitive_context.set, _runs_sync_context)
+    return context
 
 
 def slots() -> asyncio.Semaphore:
@@ -249,7 +283,7 @@ async def _listen_control(control: _Control) -> None:
     layer = shared_layer()
     if layer is None:
         return
-    control.channel = await layer.new_channel("runs-control!")
+    control.channel = await layer.new_channel("runs-control")
     while True:
         try:
             message = await layer.receive(control.channel)

@@ -39,7 +39,7 @@ async def follow_run(
     assert layer is not None
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    channel = await layer.new_channel("runs-follow!")
+    channel = await layer.new_channel("runs-follow")
     group = group_name(run_id)
     await layer.group_add(group, channel)
 

@@ -10,6 +10,4 @@ from generation.runs import runner
 @shared_task(name="runs.execute_run", ignore_result=True, acks_late=True)
 def execute_run_task(run_id: str) -> None:
     """Execute a run on this worker's run loop; returns when the run has ended."""
-    from generation.runs.execute import execute_run
-
-    runner.run_in_background(execute_run(run_id))
+    runner.execute_in_background(run_id)

@@ -1,19 +1,52 @@
-"""Fixtures of the runs tests: a loopback fake of the OpenAI API that the studio streams from."""
+"""Fixtures of the runs tests.
+
+The studio streams from a loopback fake of the OpenAI API (``generation.benchmarks.fake_openai``,
+the documented wire format over real HTTP); runs execute on the test's own event loop (as they
+would on Daphne's), through the real services, writer, channel layer and consumers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import html
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 
+from aura_site.projects.models import Role
 from generation.benchmarks.fake_openai import FakeOpenAIServer
+from generation.runs import runner
+from generation.runs.handlers import script_handler
+from generation.runs.kinds import kind_override
+from generation.runs.models import Run, RunEvent
+from generation.runs.services import run_wait_ended, script_run_start
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A file SQLite test database (WAL): runs write from their own thread, which an in-memory
+    shared-cache database refuses with "table is locked" instead of waiting."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(
+            tmp_path_factory.mktemp("runs-db") / "test.sqlite3"
+        )
 
 
 @pytest.fixture
 def fake_openai(settings: Any) -> Iterator[FakeOpenAIServer]:
-    """A fake OpenAI server (30 tokens of "tok " at 200 tokens/s) set as the ``openai``
-    provider; Ollama points at a closed port, so a chain ends on RuleBased."""
+    """A fake OpenAI server set as the ``openai`` provider (30 tokens of "tok " at 200
+    tokens/s unless reconfigured); Ollama points at a closed port."""
     from generation.providers import registry
 
     with FakeOpenAIServer(tokens=30, tokens_per_second=200.0, piece="tok ") as fake:
@@ -32,14 +65,142 @@ def fake_openai(settings: Any) -> Iterator[FakeOpenAIServer]:
         registry.reset()
 
 
-@pytest.fixture
-def fast_runs(settings: Any) -> None:
+@pytest.fixture(autouse=True)
+def prices(transactional_db: None) -> None:
+    """List prices of the fake's model (flushing transactional tests removes the seeded ones)."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from generation.costs.models import Price
+
+    Price.objects.create(
+        provider="openai",
+        model="gpt-4o-mini",
+        input_per_1k=Decimal("0.00015"),
+        output_per_1k=Decimal("0.0006"),
+        effective_from=timezone.now() - timedelta(minutes=1),
+    )
+
+
+@pytest.fixture(autouse=True)
+def quick_runs(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AURA_RUN_HEARTBEAT_SECONDS = 0.2
     settings.AURA_RUN_IDLE_POLL_SECONDS = 0.3
-    settings.AURA_RUN_CANCEL_WAIT_SECONDS = 5
+    settings.AURA_RUN_REAP_INTERVAL_SECONDS = 0.5
 
 
 @pytest.fixture
-def editor_project(make_user: Callable[..., Any], make_project: Callable[..., Any]) -> Any:
-    owner = make_user()
-    return make_project(owner=owner)
+def plain_script() -> Iterator[None]:
+    """Script runs use this app's one-prompt handler (not the full pipeline of
+    generation.scripts, which validates and revises)."""
+    with kind_override("script", script_handler):
+        yield
+
+
+@pytest.fixture
+async def server_loop() -> AsyncIterator[None]:
+    """Inline runs execute on this test's loop, as on Daphne's."""
+    runner.note_loop()
+    yield
+    pending = [task for task in runner.spawned_runs() if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=10)
+
+
+@dataclass
+class Team:
+    owner: Any
+    editor: Any
+    viewer: Any
+    outsider: Any
+    project: Any
+
+
+@pytest.fixture
+def team(make_user: Callable[..., Any], make_project: Callable[..., Any], add_member: Any) -> Team:
+    owner = make_user("owner")
+    project = make_project(owner=owner)
+    editor = make_user("editor")
+    viewer = make_user("viewer")
+    add_member(project, editor, Role.EDITOR)
+    add_member(project, viewer, Role.VIEWER)
+    return Team(owner, editor, viewer, make_user("outsider"), project)
+
+
+async def start_script(user: Any, project: Any, **fields: Any) -> Run:
+    body = {"project": project.pk, "topic": "A short film about tides", "provider": "openai"}
+    body.update(fields)
+    return await sync_to_async(script_run_start)(user, body)
+
+
+async def wait_ended(run: Run, seconds: float = 20) -> Run:
+    ended = await run_wait_ended(run.pk, seconds)
+    assert not ended.is_active, f"run still {ended.status} after {seconds} s"
+    return ended
+
+
+async def wait_for_chunks(run: Run, count: int = 1, seconds: float = 20) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if await RunEvent.objects.filter(run_id=run.pk, event="chunk").acount() >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} chunks after {seconds} s")
+
+
+async def stored_events(run: Run) -> list[tuple[int, str, dict[str, Any]]]:
+    return [
+        (seq, event, data)
+        async for seq, event, data in RunEvent.objects.filter(run_id=run.pk)
+        .order_by("seq")
+        .values_list("seq", "event", "data")
+    ]
+
+
+def chunk_text(events: list[tuple[int, str, dict[str, Any]]]) -> str:
+    return "".join(data["content"] for _, event, data in events if event == "chunk")
+
+
+@dataclass
+class PanelView:
+    """What htmx's ws extension would show, rebuilt from the fragments the consumer sent."""
+
+    dom_id: str
+    text: str = ""
+    panels: int = 0
+    appends: int = 0
+    notices: list[str] = field(default_factory=list)
+    status: str = ""
+
+    def apply(self, message: str) -> None:
+        text_element = re.compile(
+            r'<div id="' + re.escape(self.dom_id) + r'-text"([^>]*)>(.*?)</div>', re.S
+        )
+        if f'<section id="{self.dom_id}"' in message:
+            self.panels += 1
+            status = re.search(r'data-status="([a-z]+)"', message)
+            self.status = status.group(1) if status else ""
+        for attributes, content in text_element.findall(message):
+            value = html.unescape(content)
+            if 'hx-swap-oob="beforeend"' in attributes:
+                self.text += value
+                self.appends += 1
+            else:
+                self.text = value
+        notice = re.search(r'id="' + re.escape(self.dom_id) + r'-notice"[^>]*>(.*?)</p>', message)
+        if notice and notice.group(1):
+            self.notices.append(html.unescape(notice.group(1)))
+
+
+async def session_cookie(user: Any) -> bytes:
+    from django.test import Client
+
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
