@@ -31,6 +31,22 @@ def _providers(settings: Any, **changes: dict[str, Any]) -> None:
 
 
 @pytest.fixture(autouse=True)
+def builtin_templates(request: pytest.FixtureRequest) -> None:
+    """The built-in templates as the data migration seeds them (a transactional test's flush
+    empties the table for the tests after it)."""
+    if not any(request.node.iter_markers("django_db")):
+        return
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from generation.scripts.models import ScriptTemplate
+
+    if not ScriptTemplate.objects.filter(built_in=True).exists():
+        import_module("generation.scripts.migrations.0002_builtin_templates").seed(apps, None)
+
+
+@pytest.fixture(autouse=True)
 def quick_passwords(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
