@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -207,3 +208,55 @@ def test_openapi_document(client: Client) -> None:
     assert any(s.get("scheme") == "bearer" for s in schemes.values())
     member_in = document["components"]["schemas"]["MemberIn"]
     assert member_in.get("additionalProperties") is False
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code", "retry_after"),
+    [
+        ("api_429", 429, "rate_limited", "3"),
+        ("throttled", 429, "rate_limited", "7"),
+        ("api_503", 503, "no_provider", None),
+        ("http_409", 409, "conflict", None),
+        ("denied", 403, "forbidden", None),
+        ("django_invalid", 400, "invalid_request", None),
+        ("crash", 500, "internal_error", None),
+    ],
+)
+def test_every_error_takes_the_same_shape(
+    rf: Any, exc: str, status: int, code: str, retry_after: str | None
+) -> None:
+    from django.core.exceptions import PermissionDenied, ValidationError
+    from ninja.errors import HttpError, Throttled
+
+    from aura_site.api import api
+    from aura_site.api_errors import ApiError
+
+    errors: dict[str, Exception] = {
+        "api_429": ApiError(429, "rate_limited", "Slow down.", retry_after=2.2),
+        "throttled": Throttled(wait=7),
+        "api_503": ApiError(503, "no_provider", "No provider can serve this request."),
+        "http_409": HttpError(409, "Already there."),
+        "denied": PermissionDenied("This needs the owner role in the project."),
+        "django_invalid": ValidationError({"topic": ["Too short."]}),
+        "crash": RuntimeError("secret detail"),
+    }
+    request = rf.get("/api/v1/anything", headers={"X-Request-ID": "abc"})
+    response = api.on_exception(request, errors[exc])
+    assert response.status_code == status
+    error = json.loads(response.content)["error"]
+    assert error["code"] == code and error["correlation_id"] == "abc" and error["message"]
+    assert response.get("Retry-After") == retry_after
+    if exc == "django_invalid":
+        assert error["details"] == [{"field": "topic", "message": "Too short.", "type": "invalid"}]
+    if exc == "crash":
+        assert "secret detail" not in response.content.decode()
+
+
+def test_error_response_for_plain_views(rf: Any) -> None:
+    from aura_site.api_errors import error_response
+
+    request = rf.get("/api/v1/runs/1/events")
+    response = error_response(request, 503, message="No provider is configured.", retry_after=1.5)
+    body = json.loads(response.content)["error"]
+    assert body["code"] == "unavailable" and body["correlation_id"] == response["X-Request-ID"]
+    assert response["Retry-After"] == "2"
