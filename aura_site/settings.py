@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "aura_site.accounts",
     "aura_site.projects",
+    "generation",
     "generation.costs",
     "generation.runs",
     "generation.scripts",
@@ -207,6 +208,8 @@ AURA_STREAMING_ENABLED = env_bool("AURA_STREAMING_ENABLED", True)
 AURA_MAX_CONCURRENT_STREAMS = env_int("AURA_MAX_CONCURRENT_STREAMS", 200, minimum=1)
 AURA_MAX_STREAMS_PER_USER = env_int("AURA_MAX_STREAMS_PER_USER", 5, minimum=1)
 AURA_STREAM_TIMEOUT_SECONDS = env_float("AURA_STREAM_TIMEOUT_SECONDS", 300, minimum=1)
+AURA_CIRCUIT_FAILURES = env_int("AURA_CIRCUIT_FAILURES", 5, minimum=1)
+AURA_CIRCUIT_COOLDOWN_SECONDS = env_float("AURA_CIRCUIT_COOLDOWN_SECONDS", 30, minimum=0)
 AURA_FIELD_ENCRYPTION_KEYS = env_list("AURA_FIELD_ENCRYPTION_KEYS", [])
 AURA_AUTO_CHAIN = env_list(
     "AURA_AUTO_CHAIN", ["openai", "anthropic", "gemini", "azure", "ollama", "rulebased"]

@@ -36,8 +36,8 @@ class CircuitBreaker:
     @classmethod
     def from_settings(cls) -> CircuitBreaker:
         return cls(
-            failure_threshold=int(getattr(settings, "AURA_CIRCUIT_FAILURES", 5)),
-            cooldown=float(getattr(settings, "AURA_CIRCUIT_COOLDOWN_SECONDS", 30.0)),
+            failure_threshold=settings.AURA_CIRCUIT_FAILURES,
+            cooldown=settings.AURA_CIRCUIT_COOLDOWN_SECONDS,
         )
 
     def _keys(self, alias: str) -> tuple[str, str, str]:
