@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    "ninja",
     "aura_site.accounts",
     "aura_site.projects",
     "generation",
@@ -173,7 +174,13 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+# WhiteNoise serves the files straight from the apps' and the project's static folders, so no
+# collectstatic step is needed; it still expects STATIC_ROOT to exist.
 WHITENOISE_USE_FINDERS = True
+try:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+except OSError:
+    pass
 
 # Security headers. Scripts only from ourselves (htmx is served from django-htmx's static files)
 # with a per-request nonce; no inline event handlers, no eval.

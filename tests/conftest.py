@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +18,27 @@ def _plain_http(settings: Any) -> None:
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.SECURE_HSTS_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Accounts made by tests hash their passwords cheaply; the hasher is not under test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+async def _close_worker_thread_connections() -> AsyncIterator[None]:
+    """Close the database connection of asgiref's worker thread after each test.
+
+    In async tests, ``sync_to_async`` and ``database_sync_to_async`` run in one long-lived worker
+    thread whose connection would otherwise stay open (and keep PostgreSQL from dropping the test
+    database at the end of the run).
+    """
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture
