@@ -7,6 +7,7 @@ layer, a local-memory cache, runs executed inside the web process, the RuleBased
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -177,10 +178,8 @@ STATIC_ROOT = DATA_DIR / "static"
 # WhiteNoise serves the files straight from the apps' and the project's static folders, so no
 # collectstatic step is needed; it still expects STATIC_ROOT to exist.
 WHITENOISE_USE_FINDERS = True
-try:
+with contextlib.suppress(OSError):
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-except OSError:
-    pass
 
 # Security headers. Scripts only from ourselves (htmx is served from django-htmx's static files)
 # with a per-request nonce; no inline event handlers, no eval.
