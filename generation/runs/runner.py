@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import logging
 import os
@@ -225,6 +226,7 @@ def ensure_maintenance() -> None:
     if loop in _maintained:
         return
     _maintained.add(loop)
+    _controls.setdefault(loop, _Control())
     task = loop.create_task(_maintain(), name="runs-maintenance", context=contextvars.Context())
     _spawned_maintenance.add(task)
     task.add_done_callback(_spawned_maintenance.discard)
@@ -236,7 +238,9 @@ _spawned_maintenance: set[asyncio.Task[Any]] = set()
 class _Control:
     """This loop's channel for cancel requests from other processes."""
 
-    channel: str = ""
+    def __init__(self) -> None:
+        self.channel = ""
+        self.ready = asyncio.Event()
 
 
 _controls: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Control] = (
@@ -254,9 +258,13 @@ def shared_layer() -> Any | None:
 async def control_subscribe(run_id: UUID) -> None:
     layer = shared_layer()
     control = _controls.get(asyncio.get_running_loop())
-    if layer is None or control is None or not control.channel:
+    if layer is None or control is None:
         return
-    await layer.group_add(control_group_name(run_id), control.channel)
+    if not control.ready.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(control.ready.wait(), timeout=2)
+    if control.channel:
+        await layer.group_add(control_group_name(run_id), control.channel)
 
 
 async def control_unsubscribe(run_id: UUID) -> None:
@@ -284,6 +292,7 @@ async def _listen_control(control: _Control) -> None:
     if layer is None:
         return
     control.channel = await layer.new_channel("runs-control")
+    control.ready.set()
     while True:
         try:
             message = await layer.receive(control.channel)
@@ -305,8 +314,7 @@ async def _maintain() -> None:
     from generation.runs.services import reap_stale_runs
 
     loop = asyncio.get_running_loop()
-    control = _Control()
-    _controls[loop] = control
+    control = _controls.setdefault(loop, _Control())
     listener = loop.create_task(_listen_control(control), name="runs-control")
     writer = writer_for_loop()
     heartbeat = conf.heartbeat_seconds()

@@ -1,0 +1,346 @@
+"""Scaled out: two Daphne processes and a Celery worker on PostgreSQL and channels_redis.
+
+A run started through process A streams on the worker; it is followed live over the WebSocket
+through process B and over SSE through both; a cancel sent through B stops it (the fake provider
+sees the stream closed). A second run's worker is killed (SIGKILL) mid-run: the reaper of a web
+process marks the run interrupted with its partial text. Runs when CI=true (needs PostgreSQL and
+Redis on 127.0.0.1); every process is stopped and the database dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from generation.benchmarks.fake_openai import FakeOpenAIServer
+from tests.scaleout.conftest import FAILED
+
+pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PASSWORD = "scale-out-pass-phrase-42"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    logs: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        self.processes[name] = process
+        return process
+
+    def daphne(self, name: str) -> str:
+        port = _free_port()
+        self.spawn(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "aura_site.asgi:application",
+            ],
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.processes[name].poll() is None, self.log(name)
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    self.urls[name] = url
+                    return url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"{name} did not start:\n{self.log(name)}")
+
+    def worker(self) -> subprocess.Popen[bytes]:
+        process = self.spawn(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "aura_site",
+                "worker",
+                "-Q",
+                "aura",
+                "--pool=threads",
+                "--concurrency=2",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "info",
+            ],
+        )
+        deadline = time.monotonic() + 60
+        while "ready" not in self.log("worker"):
+            assert process.poll() is None and time.monotonic() < deadline, self.log("worker")
+            time.sleep(0.1)
+        return process
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def cluster(
+    require_services: None, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Cluster]:
+    import psycopg
+    import redis
+
+    name = f"aura_scale_{secrets.token_hex(4)}"
+    redis_db = 1 + secrets.randbelow(15)
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "OPENAI_", "OLLAMA_", "AURA_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.scaleout.settings",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{name}",
+        REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
+        AURA_RUNNER="celery",
+        AURA_DATA_DIR=str(tmp_path),
+        DJANGO_DEBUG="false",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_SECURE_COOKIES="false",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        OLLAMA_HOST="http://127.0.0.1:9",
+        PYTHONUNBUFFERED="1",
+    )
+    cluster = Cluster(env=env, logs=tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        if request.node.stash.get(FAILED, False):
+            for process in ("a", "b", "worker"):
+                sys.stderr.write(f"\n--- {process} log ---\n{cluster.log(process)[-4000:]}\n")
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _setup_people(cluster: Cluster) -> tuple[int, str]:
+    cluster.manage("migrate", "--noinput", "-v", "0")
+    script = (
+        "from django.contrib.auth import get_user_model\n"
+        "from aura_site.projects.models import Membership, Project, Role\n"
+        f"user = get_user_model().objects.create_user('ada', 'ada@example.com', {PASSWORD!r})\n"
+        "project = Project.objects.create(name='Scale film', created_by=user)\n"
+        "Membership.objects.create(project=project, user=user, role=Role.OWNER)\n"
+        "print(project.pk)\n"
+    )
+    project_id = int(cluster.manage("shell", "-c", script).strip().splitlines()[-1])
+    token = cluster.manage("createapitoken", "ada").strip().split()[-1]
+    return project_id, token
+
+
+def _session_cookie(base: str) -> str:
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=20) as client:
+        page = client.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert token, page.text[:500]
+        response = client.post(
+            "/accounts/login/",
+            data={"username": "ada", "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
+            headers={"Referer": f"{base}/accounts/login/"},
+        )
+        assert response.status_code in (302, 303), response.text[:500]
+        return str(client.cookies["sessionid"])
+
+
+async def _sse(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Any:
+    """Yield (id, event, data) of an SSE response, parsed by httpx-sse."""
+    from httpx_sse import aconnect_sse
+
+    async with aconnect_sse(client, method, url, **kwargs) as source:
+        async for event in source.aiter_sse():
+            yield int(event.id), event.event, json.loads(event.data)
+
+
+@dataclass
+class Followed:
+    events: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(d["content"] for _, e, d in self.events if e == "chunk")
+
+    @property
+    def names(self) -> list[str]:
+        return [e for _, e, _ in self.events]
+
+
+async def _follow(
+    client: httpx.AsyncClient, method: str, url: str, into: Followed, **kw: Any
+) -> None:
+    async for item in _sse(client, method, url, **kw):
+        into.events.append(item)
+
+
+async def _ws_follow(url: str, cookie: str, origin: str, dom_id: str, seen: list[str]) -> str:
+    """Follow the run over the WebSocket until the server closes it; returns the text shown."""
+    import websockets
+
+    text = ""
+    pattern = re.compile(r'<div id="' + re.escape(dom_id) + r'-text"([^>]*)>(.*?)</div>', re.S)
+    async with websockets.connect(
+        url, additional_headers={"Cookie": f"sessionid={cookie}", "Origin": origin}
+    ) as socket_:
+        async for message in socket_:
+            seen.append(str(message))
+            for attributes, content in pattern.findall(str(message)):
+                value = html.unescape(content)
+                text = text + value if 'hx-swap-oob="beforeend"' in attributes else value
+    return text
+
+
+def test_a_run_is_followed_and_cancelled_across_processes(cluster: Cluster) -> None:
+    with FakeOpenAIServer(tokens=600, tokens_per_second=20.0, process=True) as fake:
+        cluster.env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.base_url)
+        project_id, token = _setup_people(cluster)
+        a, b = cluster.daphne("a"), cluster.daphne("b")
+        cluster.worker()
+        cookie = _session_cookie(b)
+        asyncio.run(_scenario(cluster, fake, a, b, project_id, token, cookie))
+
+
+async def _scenario(
+    cluster: Cluster,
+    fake: FakeOpenAIServer,
+    a: str,
+    b: str,
+    project_id: int,
+    token: str,
+    cookie: str,
+) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"project": project_id, "topic": "Tides across processes", "provider": "openai"}
+    async with httpx.AsyncClient(headers=auth, timeout=httpx.Timeout(60, read=60)) as client:
+        # 1. Start through A and follow its SSE; follow through B over SSE and the WebSocket.
+        through_a = Followed()
+        started = asyncio.create_task(
+            _follow(client, "POST", f"{a}/api/v1/scripts/stream", through_a, json=body)
+        )
+        while "chunk" not in through_a.names:
+            assert not started.done(), started
+            await asyncio.sleep(0.05)
+        run_id = through_a.events[0][2]["run_id"]
+        through_b = Followed()
+        sse_b = asyncio.create_task(
+            _follow(client, "GET", f"{b}/api/v1/runs/{run_id}/events", through_b)
+        )
+        ws_messages: list[str] = []
+        ws_b = asyncio.create_task(
+            _ws_follow(
+                f"ws://{b.removeprefix('http://')}/ws/runs/{run_id}/",
+                cookie,
+                b,
+                f"run-{run_id}",
+                ws_messages,
+            )
+        )
+        while sum(1 for m in ws_messages if 'hx-swap-oob="beforeend"' in m) < 3:
+            assert not ws_b.done(), ws_b
+            await asyncio.sleep(0.05)
+
+        # 2. Cancel through B.
+        response = await client.post(f"{b}/api/v1/runs/{run_id}/cancel")
+        assert response.status_code == 200, response.text
+        state = response.json()
+        assert state["status"] == "cancelled", state
+
+        shown = await asyncio.wait_for(ws_b, 30)
+        await asyncio.wait_for(asyncio.gather(started, sse_b), 30)
+        assert through_a.names[-1] == through_b.names[-1] == "cancelled"
+        assert through_a.text == through_b.text == shown == state["text"]
+        assert 0 < len(state["text"]) < len("tok " * 600)
+        assert [i for i, _, _ in through_b.events] == list(range(1, len(through_b.events) + 1))
+        assert 'data-status="cancelled"' in ws_messages[-1]
+        assert fake.wait_for_disconnects(1, timeout=10)
+        worker_log = cluster.log("worker")
+        assert run_id in worker_log or "runs.execute_run" in worker_log
+
+        # 3. A second run; its worker is killed mid-stream; the reaper interrupts it.
+        second = Followed()
+        follower = asyncio.create_task(
+            _follow(client, "POST", f"{a}/api/v1/scripts/stream", second, json=body)
+        )
+        while second.names.count("chunk") < 3:
+            assert not follower.done(), follower
+            await asyncio.sleep(0.05)
+        cluster.processes["worker"].send_signal(signal.SIGKILL)
+        cluster.processes["worker"].wait(timeout=10)
+        await asyncio.wait_for(follower, 60)
+        assert second.names[-1] == "error"
+        error = second.events[-1][2]
+        assert error["code"] == "interrupted"
+        state = (await client.get(f"{b}/api/v1/runs/{second.events[0][2]['run_id']}")).json()
+        assert state["status"] == "interrupted"
+        assert state["text"] == error["text"] == second.text != ""
