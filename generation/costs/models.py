@@ -1,4 +1,5 @@
-"""Prices, the cost ledger and the provider credentials staff enter in the admin."""
+"""Prices, the cost ledger, spending budgets and the provider credentials staff enter in the
+admin."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -77,6 +80,11 @@ class CostRecord(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=("project", "created_at"), name="costs_record_project_time"),
+            models.Index(fields=("user", "created_at"), name="costs_record_user_time"),
+            models.Index(fields=("provider", "created_at"), name="costs_record_provider_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model} {self.cost} USD ({self.outcome})"
@@ -88,6 +96,123 @@ class CostRecord(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("cost records are append-only")
+
+
+class Budget(models.Model):
+    """A spending limit in USD over a UTC calendar day, a UTC calendar month or all time.
+
+    It applies to every call (``scope`` global), to the calls of one project or of one user,
+    and to one provider's calls only when ``provider`` is set. Spend is the sum of the
+    ``CostRecord`` costs it covers; ``generation.costs.budgets.budget_check`` refuses a call
+    whose expected cost would take that sum over ``limit_usd``.
+    """
+
+    class Scope(models.TextChoices):
+        GLOBAL = "global", "Global"
+        PROJECT = "project", "Project"
+        USER = "user", "User"
+
+    class Period(models.TextChoices):
+        DAY = "day", "Per day (UTC)"
+        MONTH = "month", "Per month (UTC)"
+        TOTAL = "total", "In total"
+
+    PERIOD_WORDS = {"day": "per UTC day", "month": "per UTC month", "total": "in total"}
+
+    name = models.CharField(
+        max_length=120, blank=True, help_text="Shown in messages and lists; optional."
+    )
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.GLOBAL)
+    project = models.ForeignKey(
+        "projects.Project",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Required for a project budget; empty otherwise.",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Required for a user budget; empty otherwise.",
+    )
+    period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTH)
+    limit_usd = models.DecimalField(
+        "limit (USD)",
+        max_digits=14,
+        decimal_places=8,
+        validators=[MinValueValidator(Decimal(0))],
+    )
+    provider = models.CharField(
+        max_length=40, blank=True, help_text="Only this provider's calls; blank for every provider."
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("scope", "period", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(scope="global", project__isnull=True, user__isnull=True)
+                    | models.Q(scope="project", project__isnull=False, user__isnull=True)
+                    | models.Q(scope="user", user__isnull=False, project__isnull=True)
+                ),
+                name="costs_budget_scope_matches",
+                violation_error_message=(
+                    "A global budget has no project and no user, a project budget exactly a "
+                    "project, a user budget exactly a user."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(limit_usd__gte=0), name="costs_budget_limit_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """The name staff gave it, else what it covers (``project “Launch film”, per UTC day``)."""
+        if self.name:
+            return self.name
+        parts = [self.target, self.PERIOD_WORDS.get(self.period, self.period)]
+        if self.provider:
+            parts.append(f"{self.provider} only")
+        return ", ".join(parts)
+
+    @property
+    def target(self) -> str:
+        if self.scope == self.Scope.PROJECT and self.project_id is not None:
+            return f"project “{self.project}”"
+        if self.scope == self.Scope.USER and self.user_id is not None:
+            return f"user “{self.user}”"
+        return "everyone"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.scope == self.Scope.PROJECT:
+            if self.project_id is None:
+                errors["project"] = "A project budget needs its project."
+            if self.user_id is not None:
+                errors["user"] = "A project budget has no user; make a user budget instead."
+        elif self.scope == self.Scope.USER:
+            if self.user_id is None:
+                errors["user"] = "A user budget needs its user."
+            if self.project_id is not None:
+                errors["project"] = "A user budget has no project; make a project budget instead."
+        else:
+            if self.project_id is not None:
+                errors["project"] = "A global budget covers every project; leave this empty."
+            if self.user_id is not None:
+                errors["user"] = "A global budget covers every user; leave this empty."
+        self.provider = self.provider.strip()
+        if errors:
+            raise ValidationError(errors)
 
 
 class ProviderCredential(models.Model):
