@@ -1,0 +1,217 @@
+"""Spending budgets, checked before a provider call is dispatched.
+
+``budget_check`` sums the ledger (``CostRecord.cost``) over each active budget that covers a
+call, in the budget's current period (the UTC calendar day or month, or all time), and refuses
+the call with ``BudgetExceeded`` (a ``ProviderError`` of kind ``quota``, not retryable) when
+what was spent plus the call's expected cost would go over the limit.
+
+A call expected to cost nothing never breaks a budget: a budget already overshot (two calls
+checked at once, or an input estimate below the provider's count) must not stop the free
+providers, which is what lets Auto mode still answer when the paid ones are out of budget.
+
+Sums are exact on every database: costs are added as whole units of 1e-8 USD (the ledger's
+precision), so SQLite's floating-point arithmetic never touches them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db.models import BigIntegerField, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Cast, Round
+from django.utils import timezone
+
+from generation.costs.models import Budget, CostRecord
+from generation.costs.services import PriceQuote, cost_from_quote, price_for
+from generation.providers.base import CompletionRequest, ErrorKind, ProviderError
+
+__all__ = [
+    "BudgetExceeded",
+    "abudget_check",
+    "abudget_check_request",
+    "budget_check",
+    "budget_check_request",
+    "budget_spent",
+    "budgets_applicable",
+    "period_bounds",
+    "request_expected_cost",
+    "usd",
+]
+
+UNITS_PER_USD = 10**8
+"""The ledger keeps 8 decimal places: sums are taken in these whole units."""
+
+
+class BudgetExceeded(ProviderError):
+    """A call would take a budget over its limit (or cannot be priced while budgets apply)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: Budget,
+        spent: Decimal,
+        expected_cost: Decimal,
+        provider: str = "",
+    ) -> None:
+        super().__init__(ErrorKind.QUOTA, message, provider=provider, retryable=False)
+        self.budget = budget
+        self.spent = spent
+        self.expected_cost = expected_cost
+
+
+def usd(amount: Decimal) -> str:
+    """An amount for people: at least cents, every significant digit of the ledger's 8."""
+    exact = amount.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_UP).normalize()
+    if exact.as_tuple().exponent > -2:  # type: ignore[operator]
+        exact = exact.quantize(Decimal("0.01"))
+    return format(exact, "f")
+
+
+def period_bounds(
+    period: str, now: datetime.datetime
+) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+    """[start, end) of the UTC calendar day or month holding ``now``; (None, None) for total."""
+    moment = now.astimezone(datetime.UTC)
+    if period == Budget.Period.DAY:
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start, start + datetime.timedelta(days=1)
+    if period == Budget.Period.MONTH:
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        if start.month == 12:
+            return start, start.replace(year=start.year + 1, month=1)
+        return start, start.replace(month=start.month + 1)
+    return None, None
+
+
+def budgets_applicable(*, user_id: Any, project_id: Any, provider: str) -> list[Budget]:
+    """The active budgets that cover a call by ``user_id`` in ``project_id`` to ``provider``."""
+    covers = Q(scope=Budget.Scope.GLOBAL)
+    if project_id is not None:
+        covers |= Q(scope=Budget.Scope.PROJECT, project_id=project_id)
+    if user_id is not None:
+        covers |= Q(scope=Budget.Scope.USER, user_id=user_id)
+    return list(
+        Budget.objects.filter(covers, Q(provider="") | Q(provider=provider), active=True)
+        .select_related("project", "user")
+        .order_by("id")
+    )
+
+
+def _records(budget: Budget, now: datetime.datetime) -> QuerySet[CostRecord]:
+    records = CostRecord.objects.all()
+    if budget.scope == Budget.Scope.PROJECT:
+        records = records.filter(Q(project_id=budget.project_id))
+    elif budget.scope == Budget.Scope.USER:
+        records = records.filter(Q(user_id=budget.user_id))
+    if budget.provider:
+        records = records.filter(provider=budget.provider)
+    start, end = period_bounds(budget.period, now)
+    if start is not None and end is not None:
+        records = records.filter(created_at__gte=start, created_at__lt=end)
+    return records
+
+
+def budget_spent(budget: Budget, now: datetime.datetime | None = None) -> Decimal:
+    """What the calls ``budget`` covers cost in its period holding ``now``: one aggregate."""
+    units = Cast(Round(F("cost") * Value(Decimal(UNITS_PER_USD))), BigIntegerField())
+    total = _records(budget, now or timezone.now()).aggregate(units=Sum(units))["units"]
+    return Decimal(int(total or 0)) / UNITS_PER_USD
+
+
+def _period_words(budget: Budget) -> str:
+    return {
+        Budget.Period.DAY: "today (UTC)",
+        Budget.Period.MONTH: "this month (UTC)",
+    }.get(Budget.Period(budget.period), "in total")
+
+
+def _check(
+    budgets: list[Budget], provider: str, expected_cost: Decimal, now: datetime.datetime
+) -> None:
+    for budget in budgets:
+        spent = budget_spent(budget, now)
+        if spent + expected_cost > budget.limit_usd:
+            message = (
+                f"budget “{budget.label}” would be exceeded: {usd(spent)} USD spent "
+                f"{_period_words(budget)} of its {usd(budget.limit_usd)} USD limit, and this "
+                f"{provider} call may cost up to {usd(expected_cost)} USD"
+            )
+            raise BudgetExceeded(
+                message,
+                budget=budget,
+                spent=spent,
+                expected_cost=expected_cost,
+                provider=provider,
+            )
+
+
+def budget_check(
+    *,
+    user_id: Any,
+    project_id: Any,
+    provider: str,
+    expected_cost: Decimal,
+    now: datetime.datetime | None = None,
+) -> None:
+    """Raise ``BudgetExceeded`` when a call expected to cost ``expected_cost`` would take any
+    budget covering it over its limit (spent + expected > limit; reaching it exactly is
+    allowed). One query for the budgets, then one aggregate per budget that applies."""
+    if expected_cost <= 0:
+        return
+    budgets = budgets_applicable(user_id=user_id, project_id=project_id, provider=provider)
+    if budgets:
+        _check(budgets, provider, expected_cost, now or timezone.now())
+
+
+def _expected(quote: PriceQuote, request: CompletionRequest) -> Decimal:
+    from generation.providers.transport import prompt_estimate
+
+    return cost_from_quote(quote, prompt_estimate(request), max(0, request.max_tokens))
+
+
+def request_expected_cost(provider: str, model: str, request: CompletionRequest) -> Decimal:
+    """The most ``request`` should cost: its estimated input tokens and all of ``max_tokens``."""
+    return _expected(price_for(provider, model), request)
+
+
+def budget_check_request(
+    *,
+    user_id: Any,
+    project_id: Any,
+    provider: str,
+    model: str,
+    request: CompletionRequest,
+    now: datetime.datetime | None = None,
+) -> Decimal:
+    """``budget_check`` for one attempt of ``request`` on ``provider``/``model``, with the
+    expected cost from ``request_expected_cost``; returns that cost.
+
+    A model without a price (it would be recorded as costing 0) is refused while a budget
+    covers it: its spend could not be counted against the limit.
+    """
+    budgets = budgets_applicable(user_id=user_id, project_id=project_id, provider=provider)
+    if not budgets:
+        return Decimal(0)
+    quote = price_for(provider, model)
+    expected = _expected(quote, request)
+    if not quote.known:
+        budget = budgets[0]
+        raise BudgetExceeded(
+            f"budget “{budget.label}” cannot be kept: {provider}/{model or '*'} has no price, "
+            "so its cost would not be counted (add a price in the admin)",
+            budget=budget,
+            spent=Decimal(0),
+            expected_cost=expected,
+            provider=provider,
+        )
+    if expected > 0:
+        _check(budgets, provider, expected, now or timezone.now())
+    return expected
+
+
+abudget_check = sync_to_async(budget_check)
+abudget_check_request = sync_to_async(budget_check_request)
