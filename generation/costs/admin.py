@@ -1,5 +1,6 @@
-"""Staff screens: prices (editable), the cost ledger (read-only, with totals) and provider
-credentials (keys write-only, shown masked, with a "Test key" action)."""
+"""Staff screens: prices (editable), the cost ledger (read-only, with totals), spending budgets
+(with what was spent in the current period and what remains) and provider credentials (keys
+write-only, shown masked, with a "Test key" action)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from generation.costs.models import CostRecord, Price, ProviderCredential
+from generation.costs.budgets import budget_spent, usd
+from generation.costs.models import Budget, CostRecord, Price, ProviderCredential
 from generation.providers.base import ProviderError
 
 
@@ -85,6 +87,81 @@ class CostRecordAdmin(admin.ModelAdmin):
                     "output tokens"
                 )
         return response
+
+
+class BudgetForm(forms.ModelForm):
+    class Meta:
+        model = Budget
+        fields = ("name", "scope", "project", "user", "period", "limit_usd", "provider", "active")
+
+    def clean_provider(self) -> str:
+        from django.conf import settings
+
+        alias = str(self.cleaned_data.get("provider") or "").strip()
+        if alias and alias not in settings.LLM_PROVIDERS:
+            known = ", ".join(sorted(settings.LLM_PROVIDERS))
+            raise forms.ValidationError(f"Unknown provider {alias!r}; known: {known}.")
+        return alias
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    form = BudgetForm
+    list_display = (
+        "budget_name",
+        "scope",
+        "covers",
+        "period",
+        "provider_shown",
+        "limit_shown",
+        "spent",
+        "remaining",
+        "active",
+    )
+    list_filter = ("scope", "period", "active", "provider")
+    search_fields = ("name", "provider", "project__name", "user__username", "user__email")
+    list_select_related = ("project", "user")
+    autocomplete_fields = ("project", "user")
+    readonly_fields = ("spent", "remaining", "created_at")
+    ordering = ("scope", "period", "id")
+
+    @staticmethod
+    def _spent(budget: Budget) -> Decimal:
+        """Spent in the current period, summed once per budget and request."""
+        cached: Decimal | None = getattr(budget, "_spent_now", None)
+        if cached is None:
+            cached = budget_spent(budget)
+            budget._spent_now = cached  # type: ignore[attr-defined]
+        return cached
+
+    @admin.display(description="budget")
+    def budget_name(self, budget: Budget) -> str:
+        return budget.label
+
+    @admin.display(description="covers")
+    def covers(self, budget: Budget) -> str:
+        return budget.target
+
+    @admin.display(description="provider", ordering="provider")
+    def provider_shown(self, budget: Budget) -> str:
+        return budget.provider or "all"
+
+    @admin.display(description="limit (USD)", ordering="limit_usd")
+    def limit_shown(self, budget: Budget) -> str:
+        return usd(budget.limit_usd)
+
+    @admin.display(description="spent this period (USD)")
+    def spent(self, budget: Budget) -> str:
+        if budget.pk is None:
+            return "-"
+        return usd(self._spent(budget))
+
+    @admin.display(description="remaining (USD)")
+    def remaining(self, budget: Budget) -> str:
+        if budget.pk is None:
+            return "-"
+        left = budget.limit_usd - self._spent(budget)
+        return usd(left) if left >= 0 else f"0.00 (over by {usd(-left)})"
 
 
 class ProviderCredentialForm(forms.ModelForm):
