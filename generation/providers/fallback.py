@@ -17,6 +17,13 @@ has yielded any text. Once text was yielded, a failure is raised as the attempt'
 quota and bad-request errors are not retried. A provider whose circuit is open is skipped.
 When every provider fails, ``ProviderError(UNAVAILABLE)`` lists each attempt.
 
+Budgets: with a ``Ledger``, each attempt is first checked against the spending budgets that
+cover its user, project and provider (``generation.costs.budgets``), with the most it can
+cost (estimated input tokens, all of ``max_tokens``). An attempt that would go over a budget
+is skipped before any request is made (outcome ``skipped``, kind ``quota``, the budget named
+in its message) and the chain moves on; a budget never refuses a free provider. When every
+attempt was refused by a budget, the final error is ``ProviderError(QUOTA)`` naming them.
+
 Each attempt that made a call writes one ``CostRecord`` when a ``Ledger`` is given (retries
 included in the same record), also when it failed or was cancelled: then with the provider's
 counts so far, or estimates (``reported=False``) from the text it produced.
@@ -103,7 +110,7 @@ class Attempt:
     provider: str
     model: str
     outcome: str = "running"
-    """running, succeeded, failed, cancelled or skipped (circuit open)."""
+    """running, succeeded, failed, cancelled or skipped (circuit open, or over a budget)."""
     error_kind: str = ""
     message: str = ""
     retries: int = 0
@@ -244,6 +251,16 @@ class FallbackStream:
                 request = dataclasses.replace(request, model="")
             model = request.model or provider.default_model
             attempt = Attempt(len(self.attempts) + 1, alias, model)
+            refused = await self._over_budget(alias, model, request)
+            if refused is not None:
+                attempt.outcome = "skipped"
+                attempt.error_kind = refused.kind.value
+                attempt.message = short(refused.message, 500)
+                self.attempts.append(attempt)
+                reason = f"{refused.kind.value}: {refused.message}"
+                reasons.append(f"{alias}: {reason}")
+                left = (alias, reason)
+                continue
             if not await self.breaker.allow(alias):
                 attempt.outcome = "skipped"
                 attempt.error_kind = ErrorKind.UNAVAILABLE.value
@@ -268,11 +285,52 @@ class FallbackStream:
             reason = f"{error.kind.value}: {error.message}"
             reasons.append(f"{alias}: {reason}")
             left = (alias, reason)
+        if self.attempts and all(
+            a.outcome == "skipped" and a.error_kind == ErrorKind.QUOTA for a in self.attempts
+        ):
+            raise ProviderError(
+                ErrorKind.QUOTA,
+                "no provider may be called within the spending budgets: " + "; ".join(reasons),
+                retryable=False,
+            )
         raise ProviderError(
             ErrorKind.UNAVAILABLE,
             "no provider could answer: " + "; ".join(reasons),
             retryable=False,
         )
+
+    async def _over_budget(
+        self, alias: str, model: str, request: CompletionRequest
+    ) -> ProviderError | None:
+        """Why the ledger's budgets refuse this attempt before it is dispatched, or None.
+
+        Without a ledger nothing is checked. A check that cannot be made refuses the attempt:
+        money is not spent on a guess."""
+        if self.ledger is None:
+            return None
+        from generation.costs.budgets import abudget_check_request
+
+        try:
+            await abudget_check_request(
+                user_id=self.ledger.user_id,
+                project_id=self.ledger.project_id,
+                provider=alias,
+                model=model,
+                request=request,
+            )
+        except ProviderError as exc:
+            if not exc.provider:
+                exc.provider = alias
+            return exc
+        except Exception as exc:
+            logger.exception("could not check the spending budgets for %s", alias)
+            return ProviderError(
+                ErrorKind.UNAVAILABLE,
+                f"the spending budgets could not be checked ({type(exc).__name__})",
+                provider=alias,
+                retryable=False,
+            )
+        return None
 
     async def _attempt(
         self, provider: LLMProvider, request: CompletionRequest, attempt: Attempt
