@@ -50,6 +50,9 @@ TODAY = datetime.datetime(2026, 3, 15, 0, 0, tzinfo=datetime.UTC)
 
 transactional = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
+# The sums are SQL: tests/test_services.py runs these again on PostgreSQL.
+pytestmark = pytest.mark.integration
+
 
 def spend(
     amount: str,
