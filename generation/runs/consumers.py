@@ -19,15 +19,15 @@ import json
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from aura_site.projects.models import Role
-from generation.runs import conf, fragments, runner
+from generation.runs import conf, fanout, fragments, runner
+from generation.runs.db import db_call
 from generation.runs.events import TERMINAL_EVENTS
-from generation.runs.models import Run, group_name
+from generation.runs.models import Run
 from generation.runs.selectors import Snapshot, run_events_after, run_for_user, run_snapshot
 from generation.runs.services import run_cancel
 
@@ -41,40 +41,40 @@ class RunConsumer(AsyncWebsocketConsumer):
     run: Run
     can_edit: bool = False
     last_seq: int = 0
-    group: str = ""
 
     async def connect(self) -> None:
         runner.note_loop()
+        self._reader: asyncio.Task[None] | None = None
+        self._subscription: contextlib.AsyncExitStack | None = None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         run_id = self.scope["url_route"]["kwargs"]["run_id"]
         try:
-            run, membership = await database_sync_to_async(run_for_user)(user, run_id)
+            run, membership = await db_call(run_for_user, user, run_id)
         except Http404:
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.run = run
         self.can_edit = membership.can(Role.EDITOR)
-        self.group = group_name(run.pk)
-        self._lock = asyncio.Lock()
         self._ended = False
-        self._poller: asyncio.Task[None] | None = None
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self._subscription = contextlib.AsyncExitStack()
+        inbox = await self._subscription.enter_async_context(fanout.subscribe(run.pk))
         await self.accept()
-        async with self._lock:
-            snapshot = await database_sync_to_async(run_snapshot)(run.pk)
-            await self._send_snapshot(snapshot)
+        snapshot = await db_call(run_snapshot, run.pk)
+        await self._send_snapshot(snapshot)
         if not self._ended:
-            self._poller = asyncio.get_running_loop().create_task(self._poll_when_quiet())
+            self._reader = asyncio.get_running_loop().create_task(self._read(inbox))
 
     async def disconnect(self, code: int) -> None:
-        poller = getattr(self, "_poller", None)
-        if poller is not None:
-            poller.cancel()
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        reader = getattr(self, "_reader", None)
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+        subscription = getattr(self, "_subscription", None)
+        if subscription is not None:
+            self._subscription = None
+            await subscription.aclose()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -95,20 +95,37 @@ class RunConsumer(AsyncWebsocketConsumer):
             return
         await self._notice("Cancelling…")
 
-    async def run_event(self, message: dict[str, Any]) -> None:
-        self._last_message = asyncio.get_running_loop().time()
-        async with self._lock:
-            await self._apply(message["seq"], message["event"], message["data"], message["html"])
-
     # ---- internals ----------------------------------------------------------------------
+
+    async def _read(self, inbox: asyncio.Queue[dict[str, Any]]) -> None:
+        """Show live events in order; after a quiet spell, look for stored ones (a live message
+        may have been lost)."""
+        quiet = conf.idle_poll_seconds()
+        try:
+            while not self._ended:
+                try:
+                    message = await asyncio.wait_for(inbox.get(), timeout=quiet)
+                except TimeoutError:
+                    missing = await db_call(run_events_after, self.run.pk, self.last_seq)
+                    for stored in missing:
+                        await self._apply(stored.seq, stored.event, stored.data, "")
+                        if self._ended:
+                            break
+                    continue
+                await self._apply(
+                    message["seq"], message["event"], message["data"], message["html"]
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("the live view of run %s failed", self.run.pk)
+            await self.close(code=1011)
 
     async def _apply(self, seq: int, event: str, data: dict[str, Any], html: str) -> None:
         if self._ended or seq <= self.last_seq:
             return
         if seq > self.last_seq + 1:
-            missing = await database_sync_to_async(run_events_after)(
-                self.run.pk, self.last_seq, seq
-            )
+            missing = await db_call(run_events_after, self.run.pk, self.last_seq, seq)
             for stored in missing:
                 await self._show(stored.seq, stored.event, stored.data, "")
                 if self._ended:
@@ -120,7 +137,7 @@ class RunConsumer(AsyncWebsocketConsumer):
     async def _show(self, seq: int, event: str, data: dict[str, Any], html: str) -> None:
         self.last_seq = seq
         if event in TERMINAL_EVENTS:
-            snapshot = await database_sync_to_async(run_snapshot)(self.run.pk)
+            snapshot = await db_call(run_snapshot, self.run.pk)
             await self._send_snapshot(snapshot)
             return
         if not html:
@@ -142,25 +159,6 @@ class RunConsumer(AsyncWebsocketConsumer):
         if not snapshot.run.is_active:
             self._ended = True
             await self.close(code=1000)
-
-    async def _poll_when_quiet(self) -> None:
-        """Read the stored log when no live message came for a while (one may be lost)."""
-        quiet = conf.idle_poll_seconds()
-        loop = asyncio.get_running_loop()
-        self._last_message = loop.time()
-        with contextlib.suppress(asyncio.CancelledError):
-            while not self._ended:
-                await asyncio.sleep(quiet)
-                if loop.time() - self._last_message < quiet:
-                    continue
-                async with self._lock:
-                    missing = await database_sync_to_async(run_events_after)(
-                        self.run.pk, self.last_seq
-                    )
-                    for stored in missing:
-                        if self._ended:
-                            break
-                        await self._apply(stored.seq, stored.event, stored.data, "")
 
     async def _notice(self, text: str, *, error: bool = False) -> None:
         await self.send(text_data=fragments.render_notice(self.run, text, error=error, oob=True))

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 CHUNK_INTERVAL_SECONDS = 0.05
 CHECKPOINT_INTERVAL_SECONDS = 1.0
+METRICS_INTERVAL_SECONDS = 0.25
 RESET_STAGE = "reset"
 
 
@@ -116,6 +117,7 @@ class RunContext:
         self._settled_cost = run.cost
         self._reported = run.usage_reported or not run.attempts
         self._first_token_mono: float | None = None
+        self._last_metrics = 0.0
         self._closed = False
 
     # ---- for handlers ---------------------------------------------------------------------
@@ -230,6 +232,15 @@ class RunContext:
             cost=self.cost_total(),
             expected_cost=run.expected_cost,
         )
+
+    def metrics_for(self, event: str) -> Metrics | None:
+        """The metrics to show with ``event``: always, except on chunks, where a few times a
+        second is enough for people (and spares the rendering)."""
+        now = time.monotonic()
+        if event == "chunk" and now - self._last_metrics < METRICS_INTERVAL_SECONDS:
+            return None
+        self._last_metrics = now
+        return self.metrics()
 
     def live_tokens_per_second(self) -> float:
         if self._first_token_mono is None:

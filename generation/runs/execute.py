@@ -66,7 +66,9 @@ async def _execute(run: Run, last_seq: int, execution: runner.Execution, writer:
 
     log = RunLog(run.pk, last_seq, writer, render=lambda event, data: "")
     ctx = RunContext(run, log)
-    log.render = lambda event, data: fragments.render_event(run, ctx.metrics(), event, data)
+    log.render = lambda event, data: fragments.render_event(
+        run, ctx.metrics_for(event), event, data
+    )
     if run.cancel_requested:
         execution.cancel_requested = True
         await _end(ctx, execution, "cancelled")

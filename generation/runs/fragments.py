@@ -116,13 +116,17 @@ def render_notice(run: Run, notice: str, *, error: bool = False, oob: bool = Fal
     )
 
 
-def render_event(run: Run, metrics: Metrics, event: str, data: dict[str, Any]) -> str:
-    """The out-of-band fragments that show one live event (terminal events: see consumers)."""
+def render_event(run: Run, metrics: Metrics | None, event: str, data: dict[str, Any]) -> str:
+    """The out-of-band fragments that show one live event (terminal events: see consumers).
+    A chunk carries the metrics block only when ``metrics`` is given (a few times a second)."""
     base = {"run": run, "m": metrics, "oob": True}
     if event == "chunk":
-        return render_to_string(
+        html = render_to_string(
             f"{PANEL}#text_append", {**base, "content": data.get("content", "")}
-        ) + render_to_string(f"{PANEL}#metrics", base)
+        )
+        if metrics is not None:
+            html += render_to_string(f"{PANEL}#metrics", base)
+        return html
     if event == "progress":
         stage = str(data.get("stage", ""))
         label = stage_label(stage, str(data.get("message", "")))

@@ -4,10 +4,12 @@
 with a ``RunContext``. The handler returns the extra fields of the ``done`` event (for a
 script: ``script_id``, ``validation``).
 
-Precedence is well defined whatever the order apps load in: a registration made with
-``default=True`` (the simple built-in handlers of this app) never replaces a full one, and a full
-registration (``default=False``, the normal call) replaces a default one. Between two full
-registrations of the same kind, the later one wins.
+The ``AURA_RUN_HANDLERS`` setting (kind -> dotted path; a Django setting, not an environment
+variable) overrides any registration, for a deployment or a benchmark that needs a given
+handler. Otherwise, precedence is well defined whatever the order apps load in: a registration
+made with ``default=True`` (the simple built-in handlers of this app) never replaces a full one,
+and a full registration (``default=False``, the normal call) replaces a default one. Between two
+full registrations of the same kind, the later one wins.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
     from generation.runs.context import RunContext
@@ -44,6 +49,9 @@ def register_kind(kind: str, handler: Handler, *, default: bool = False) -> None
 
 
 def handler_for(kind: str) -> Handler:
+    configured = getattr(settings, "AURA_RUN_HANDLERS", {}).get(kind)
+    if configured:
+        return cast(Handler, import_string(configured))
     try:
         return _registry[kind].handler
     except KeyError:

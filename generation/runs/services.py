@@ -23,6 +23,7 @@ from django.utils import timezone
 from aura_site.projects.models import Project, Role
 from aura_site.projects.selectors import project_for_user
 from generation.runs import conf, runner
+from generation.runs.db import db_call
 from generation.runs.events import append_terminal_event, publish_event
 from generation.runs.models import (
     ACTIVE_STATUSES,
@@ -255,12 +256,16 @@ def _heartbeat_stale(run: Run) -> bool:
     return run.heartbeat_at < timezone.now() - timedelta(seconds=conf.stale_seconds())
 
 
+def _run_get(run_id: UUID) -> Run:
+    return Run.objects.get(pk=run_id)
+
+
 async def run_wait_ended(run_id: UUID, seconds: float) -> Run:
     """The run once it has ended, or as it is after ``seconds``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
-        run = await sync_to_async(Run.objects.get)(pk=run_id)
+        run = await db_call(_run_get, run_id)
         if not run.is_active or loop.time() >= deadline:
             return run
         await asyncio.sleep(0.05)

@@ -10,18 +10,14 @@ messages). It ends after the terminal event. While nothing happens it yields ``N
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 from uuid import UUID
 
-from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
-
-from generation.runs import conf
-from generation.runs.events import EVENT_MESSAGE_TYPE, TERMINAL_EVENTS
-from generation.runs.models import Run, group_name
+from generation.runs import conf, fanout
+from generation.runs.db import db_call
+from generation.runs.events import TERMINAL_EVENTS
+from generation.runs.models import Run
 from generation.runs.selectors import StoredEvent, run_events_after
 
 
@@ -35,39 +31,23 @@ async def follow_run(
 ) -> AsyncIterator[StoredEvent | None]:
     keepalive = conf.keepalive_seconds() if keepalive is None else keepalive
     poll = min(conf.idle_poll_seconds(), keepalive)
-    layer = get_channel_layer()
-    assert layer is not None
     loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    channel = await layer.new_channel("runs-follow")
-    group = group_name(run_id)
-    await layer.group_add(group, channel)
-
-    async def pump() -> None:
-        while True:
-            message = await layer.receive(channel)
-            if message.get("type") == EVENT_MESSAGE_TYPE:
-                inbox.put_nowait(message)
-
-    pumping = loop.create_task(pump(), name=f"follow-{run_id}")
     last = after
-    try:
-        for stored in await database_sync_to_async(run_events_after)(run_id, last):
+    async with fanout.subscribe(run_id) as inbox:
+        for stored in await db_call(run_events_after, run_id, last):
             yield stored
             last = stored.seq
             if stored.event in TERMINAL_EVENTS:
                 return
-        if not await database_sync_to_async(_run_active)(run_id):
-            for stored in await database_sync_to_async(run_events_after)(run_id, last):
+        if not await db_call(_run_active, run_id):
+            for stored in await db_call(run_events_after, run_id, last):
                 yield stored
                 last = stored.seq
             return
-        quiet_since = loop.time()
-        sent_since = loop.time()
+        quiet_since = sent_since = loop.time()
         while True:
-            wait = max(
-                0.0, min(poll - (loop.time() - quiet_since), keepalive - (loop.time() - sent_since))
-            )
+            now = loop.time()
+            wait = max(0.0, min(poll - (now - quiet_since), keepalive - (now - sent_since)))
             try:
                 message = await asyncio.wait_for(inbox.get(), timeout=wait)
             except TimeoutError:
@@ -76,14 +56,14 @@ async def follow_run(
                 now = loop.time()
                 if now - quiet_since >= poll:
                     quiet_since = now
-                    stored_events = await database_sync_to_async(run_events_after)(run_id, last)
+                    stored_events = await db_call(run_events_after, run_id, last)
                     for stored in stored_events:
                         yield stored
                         last = stored.seq
                         sent_since = loop.time()
                         if stored.event in TERMINAL_EVENTS:
                             return
-                    if not stored_events and not await database_sync_to_async(_run_active)(run_id):
+                    if not stored_events and not await db_call(_run_active, run_id):
                         return
                 if loop.time() - sent_since >= keepalive:
                     yield None
@@ -94,24 +74,18 @@ async def follow_run(
             if seq <= last:
                 continue
             if seq > last + 1:
-                for stored in await database_sync_to_async(run_events_after)(run_id, last, seq):
+                for stored in await db_call(run_events_after, run_id, last, seq):
                     yield stored
                     last = stored.seq
                     if stored.event in TERMINAL_EVENTS:
                         return
                 if last != seq - 1:
                     continue
-            yield StoredEvent(seq, str(message["event"]), dict(message["data"]))
+            yield StoredEvent(seq, str(message["event"]), message["data"])
             last = seq
             sent_since = loop.time()
             if message["event"] in TERMINAL_EVENTS:
                 return
-    finally:
-        pumping.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pumping
-        with contextlib.suppress(Exception):
-            await layer.group_discard(group, channel)
 
 
 def sse_event(event: StoredEvent) -> bytes:

@@ -1,0 +1,36 @@
+"""``manage.py bench_runs``: K concurrent runs through one Daphne process, each followed by a
+WebSocket and an SSE client, against a loopback fake provider; prints one JSON object (see
+``generation.runs.bench`` for what is measured and how)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from generation.runs.bench import run_benchmark
+
+
+class Command(BaseCommand):
+    help = "Benchmark live runs: time to first token, batch delay, CPU, RSS, lost text."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--ks", default="10,100,500", help="concurrent runs per phase, comma-separated"
+        )
+        parser.add_argument("--tokens", type=int, default=400, help="tokens per run")
+        parser.add_argument("--rate", type=float, default=30.0, help="fake tokens per second")
+        parser.add_argument("--piece", default="tok ", help="the text of one token")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            ks = [int(k) for k in str(options["ks"]).split(",") if k.strip()]
+        except ValueError:
+            raise CommandError("--ks takes whole numbers separated by commas.") from None
+        if not ks or min(ks) < 1:
+            raise CommandError("--ks needs at least one number of runs above 0.")
+        if options["tokens"] < 1 or options["rate"] <= 0:
+            raise CommandError("--tokens and --rate must be above 0.")
+        result = run_benchmark(ks, options["tokens"], options["rate"], options["piece"])
+        self.stdout.write(json.dumps(result, indent=2))
