@@ -105,3 +105,13 @@ def require_services(services_available: bool) -> None:
         pytest.skip(
             "PostgreSQL and Redis are not running on 127.0.0.1 (set CI=true to require them)"
         )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Playwright's sync API keeps an event loop running in the main thread for as long as its
+    session-wide browser lives; async tests and async fixtures cannot start a loop of their own
+    beside it, so every other test runs first.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
