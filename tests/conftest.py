@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -26,9 +27,9 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 async def _close_worker_thread_connections() -> AsyncIterator[None]:
-    """Close the database connection of asgiref's worker thread after each test.
+    """Close the database connection of asgiref's worker thread after an async test.
 
     In async tests, ``sync_to_async`` and ``database_sync_to_async`` run in one long-lived worker
     thread whose connection would otherwise stay open (and keep PostgreSQL from dropping the test
@@ -39,6 +40,36 @@ async def _close_worker_thread_connections() -> AsyncIterator[None]:
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(autouse=True)
+def _async_test_hygiene(request: pytest.FixtureRequest) -> None:
+    if inspect.iscoroutinefunction(getattr(request.node, "function", None)):
+        request.getfixturevalue("_close_worker_thread_connections")
+
+
+_SEED_MIGRATIONS = (
+    ("costs", "Price", "generation.costs.migrations.0002_seed_prices"),
+    ("scripts", "ScriptTemplate", "generation.scripts.migrations.0002_builtin_templates"),
+)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_data(request: pytest.FixtureRequest) -> None:
+    """The rows the data migrations seed (prices, built-in templates), present in every test.
+
+    A transactional test ends by flushing every table, which empties them for the tests after it;
+    they are seeded again, the way the migrations do it, where they are missing.
+    """
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    from importlib import import_module
+
+    from django.apps import apps
+
+    for label, model_name, module in _SEED_MIGRATIONS:
+        if not apps.get_model(label, model_name).objects.exists():
+            import_module(module).seed(apps, None)
 
 
 @pytest.fixture

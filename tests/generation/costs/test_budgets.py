@@ -48,7 +48,7 @@ REPLY_COST = Decimal("0.00000255")
 NOW = datetime.datetime(2026, 3, 15, 12, 0, tzinfo=datetime.UTC)
 TODAY = datetime.datetime(2026, 3, 15, 0, 0, tzinfo=datetime.UTC)
 
-transactional = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+transactional = pytest.mark.django_db(transaction=True)
 
 # The sums are SQL: tests/test_services.py runs these again on PostgreSQL.
 pytestmark = pytest.mark.integration

@@ -36,7 +36,7 @@ from tests.fakes.providers import (
 
 from .conftest import PROMPT
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
