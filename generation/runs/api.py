@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -16,14 +16,16 @@ from pydantic import ConfigDict, Field, StringConstraints
 
 from aura_site.api_errors import ApiError, correlation_id, error_body
 from generation.runs import runner
+from generation.runs.events import writer_for_loop
 from generation.runs.models import Run, RunStatus
 from generation.runs.selectors import run_for_user, run_snapshot
 from generation.runs.services import (
     NoProviderAvailable,
     RunLimitExceeded,
     run_cancel,
+    run_create,
     run_wait_ended,
-    script_run_start,
+    script_run_prepare,
 )
 from generation.runs.streams import follow_run, sse_stream
 
@@ -150,9 +152,10 @@ def sse_response(run_id: UUID | str, after: int) -> StreamingHttpResponse:
 async def _start(request: HttpRequest, body: ScriptRequest) -> Run:
     runner.note_loop()
     try:
-        return await sync_to_async(script_run_start)(
+        draft = await sync_to_async(script_run_prepare)(
             _caller(request), body.model_dump(), correlation_id=correlation_id(request)
         )
+        return cast(Run, await writer_for_loop().run_sync(run_create, draft))
     except RunLimitExceeded as exc:
         raise ApiError(429, exc.code, exc.message, retry_after=exc.retry_after) from None
     except NoProviderAvailable as exc:

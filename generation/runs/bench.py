@@ -13,7 +13,8 @@ Two warm-up runs go first (imports, templates, connections), unreported. Measure
   it is well under a millisecond), p50 and p99;
 - ``batch_delay_ms``: for each chunk, the client's receipt minus the moment the run emitted the
   batch (``RunEvent.created_at``, stamped when the batch is cut, before it waits to be stored and
-  fanned out), p50 and p99;
+  fanned out), p50 and p99, for the SSE and the WebSocket clients; and for the SSE clients once
+  every run is streaming (``_once_all_streaming``: without the burst of K runs starting at once);
 - server CPU (seconds and percent of one core over the phase) and RSS (before, peak, growth per
   stream) of the Daphne process, with psutil;
 - ``texts_lost_or_reordered``: runs whose SSE chunks, WebSocket text or stored text differ from
@@ -45,6 +46,8 @@ import psutil
 from generation.benchmarks.fake_openai import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[2]
+PHASE_SECONDS_EXTRA = 180.0
+"""A phase ends at the latest this long after four times the fake's own streaming time."""
 PASSWORD = "bench-pass-phrase-42"  # noqa: S105  (a throwaway account of a temporary database)
 TERMINAL = ("done", "cancelled", "error")
 
@@ -304,6 +307,9 @@ async def _follow_ws(base_url: str, cookie: str, probe: Probe) -> None:
         url,
         additional_headers={"Cookie": f"sessionid={cookie}", "Origin": base_url},
         max_size=None,
+        open_timeout=300,
+        ping_interval=None,
+        close_timeout=60,
     ) as socket_:
         first = True
         async for message in socket_:
@@ -384,7 +390,13 @@ def _stored(
 
 
 async def _phase(
-    studio: Studio, project_id: int, token: str, cookie: str, k: int, expected_text: str
+    studio: Studio,
+    project_id: int,
+    token: str,
+    cookie: str,
+    k: int,
+    expected_text: str,
+    deadline: float,
 ) -> dict[str, Any]:
     assert studio.process is not None
     sampler = Sampler(studio.process.pid)
@@ -396,7 +408,7 @@ async def _phase(
     async with httpx.AsyncClient(
         headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=timeout
     ) as client:
-        await asyncio.gather(
+        clients = asyncio.gather(
             *(
                 _one_run(
                     client,
@@ -413,6 +425,12 @@ async def _phase(
                 for probe in probes
             )
         )
+        try:
+            await asyncio.wait_for(clients, timeout=deadline)
+        except TimeoutError:
+            for probe in probes:
+                if probe.final_text is None or not probe.ws_status:
+                    probe.errors.append(f"unfinished after the phase's {deadline:.0f} s")
     wall = time.monotonic() - started
     resources = sampler.stop()
     run_ids = [probe.run_id for probe in probes if probe.run_id]
@@ -421,6 +439,8 @@ async def _phase(
     ttft_sse: list[float] = []
     delay_sse: list[float] = []
     delay_ws: list[float] = []
+    steady_sse: list[float] = []
+    all_streaming = max(first_token.values(), default=0.0)
     bad: list[str] = []
     errors: list[str] = []
     for probe in probes:
@@ -437,6 +457,8 @@ async def _phase(
         for seq, at, _ in chunks:
             if seq in stamps:
                 delay_sse.append((at - stamps[seq]) * 1000)
+                if stamps[seq] > all_streaming:
+                    steady_sse.append((at - stamps[seq]) * 1000)
         # The WebSocket's appends follow the chunks after its snapshot, in order.
         offset, position = 0, 0
         ordered = [(seq, content) for seq, _, content in chunks]
@@ -463,6 +485,7 @@ async def _phase(
         "added_ttft_ms": summary(ttft_sse),
         "batch_delay_ms": summary(delay_sse),
         "batch_delay_ms_websocket": summary(delay_ws),
+        "batch_delay_ms_once_all_streaming": summary(steady_sse),
         **resources,
         "rss_growth_kb_per_stream": round(growth / 1024 / k, 1),
         "texts_lost_or_reordered": len(bad),
@@ -471,28 +494,35 @@ async def _phase(
 
 
 @contextmanager
-def _environment(tokens: int, rate: float, piece: str, streams: int) -> Iterator[Studio]:
+def _environment(
+    tokens: int, rate: float, piece: str, streams: int
+) -> Iterator[tuple[Studio, FakeOpenAIServer]]:
     with (
         tempfile.TemporaryDirectory(prefix="aura-bench-") as temp,
         FakeOpenAIServer(tokens=tokens, tokens_per_second=rate, piece=piece, process=True) as fake,
     ):
         studio = Studio(Path(temp), fake, streams)
         try:
-            yield studio
+            yield studio, fake
         finally:
             studio.stop()
 
 
 def run_benchmark(ks: list[int], tokens: int, rate: float, piece: str) -> dict[str, Any]:
     expected_text = piece * tokens
-    with _environment(tokens, rate, piece, max(ks) + 10) as studio:
+    deadline = PHASE_SECONDS_EXTRA + 4 * tokens / rate
+    with _environment(tokens, rate, piece, max(ks) + 10) as (studio, fake):
         project_id, token = studio.prepare()
         studio.start()
         cookie = studio.session_cookie()
-        asyncio.run(_phase(studio, project_id, token, cookie, 2, expected_text))
+        fake.configure(tokens=20)
+        asyncio.run(_phase(studio, project_id, token, cookie, 2, piece * 20, deadline))
+        fake.configure(tokens=tokens)
         results = []
         for k in ks:
-            results.append(asyncio.run(_phase(studio, project_id, token, cookie, k, expected_text)))
+            results.append(
+                asyncio.run(_phase(studio, project_id, token, cookie, k, expected_text, rate))
+            )
             time.sleep(1)
         log_tail = studio.log()[-2000:]
     aims = _aims(results)

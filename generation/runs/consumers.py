@@ -35,12 +35,14 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+_BATCH_LIMIT = 200
 
 
 class RunConsumer(AsyncWebsocketConsumer):
     run: Run
     can_edit: bool = False
     last_seq: int = 0
+    _outbox: list[str] | None = None
 
     async def connect(self) -> None:
         runner.note_loop()
@@ -51,18 +53,19 @@ class RunConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        try:
-            run, membership = await db_call(run_for_user, user, run_id)
-        except Http404:
-            await self.close(code=CLOSE_NOT_FOUND)
-            return
-        self.run = run
-        self.can_edit = membership.can(Role.EDITOR)
         self._ended = False
         self._subscription = contextlib.AsyncExitStack()
-        inbox = await self._subscription.enter_async_context(fanout.subscribe(run.pk))
+        inbox = await self._subscription.enter_async_context(fanout.subscribe(run_id))
+        try:
+            can_edit, snapshot = await db_call(_viewer_state, user, run_id)
+        except Http404:
+            await self._subscription.aclose()
+            self._subscription = None
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.run = snapshot.run
+        self.can_edit = can_edit
         await self.accept()
-        snapshot = await db_call(run_snapshot, run.pk)
         await self._send_snapshot(snapshot)
         if not self._ended:
             self._reader = asyncio.get_running_loop().create_task(self._read(inbox))
@@ -112,9 +115,18 @@ class RunConsumer(AsyncWebsocketConsumer):
                         if self._ended:
                             break
                     continue
-                await self._apply(
-                    message["seq"], message["event"], message["data"], message["html"]
-                )
+                batch = [message]
+                while len(batch) < _BATCH_LIMIT:
+                    try:
+                        batch.append(inbox.get_nowait())
+                    except asyncio.QueueEmpty:
+                        break
+                self._outbox = []
+                try:
+                    for item in batch:
+                        await self._apply(item["seq"], item["event"], item["data"], item["html"])
+                finally:
+                    await self._flush_outbox()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -137,13 +149,25 @@ class RunConsumer(AsyncWebsocketConsumer):
     async def _show(self, seq: int, event: str, data: dict[str, Any], html: str) -> None:
         self.last_seq = seq
         if event in TERMINAL_EVENTS:
+            await self._flush_outbox()
             snapshot = await db_call(run_snapshot, self.run.pk)
             await self._send_snapshot(snapshot)
             return
         if not html:
             html = _fragment_without_metrics(self.run, event, data)
-        if html:
+        if not html:
+            return
+        if self._outbox is not None:
+            self._outbox.append(html)
+        else:
             await self.send(text_data=html)
+
+    async def _flush_outbox(self) -> None:
+        """Send the fragments of the events read together as one message (htmx swaps every
+        top-level element of a message), so a viewer that fell behind catches up in one go."""
+        outbox, self._outbox = self._outbox, None
+        if outbox and not self._ended:
+            await self.send(text_data="".join(outbox))
 
     async def _send_snapshot(self, snapshot: Snapshot) -> None:
         self.run = snapshot.run
@@ -162,6 +186,13 @@ class RunConsumer(AsyncWebsocketConsumer):
 
     async def _notice(self, text: str, *, error: bool = False) -> None:
         await self.send(text_data=fragments.render_notice(self.run, text, error=error, oob=True))
+
+
+def _viewer_state(user: Any, run_id: object) -> tuple[bool, Snapshot]:
+    """Whether the member may edit, and the run as it stands (``Http404`` for non-members).
+    The subscription is taken before this read, so no event falls between the two."""
+    run, membership = run_for_user(user, run_id)
+    return membership.can(Role.EDITOR), run_snapshot(run.pk)
 
 
 def _fragment_without_metrics(run: Run, event: str, data: dict[str, Any]) -> str:

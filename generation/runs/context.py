@@ -39,14 +39,13 @@ from generation.providers.base import (
     TextDelta,
     Usage,
 )
-from generation.runs import pricing
+from generation.runs import pricing, runner
 from generation.runs.events import RunLog
 from generation.runs.models import Run, RunStatus
 
 if TYPE_CHECKING:
     from generation.runs.fragments import Metrics
 
-CHUNK_INTERVAL_SECONDS = 0.05
 CHECKPOINT_INTERVAL_SECONDS = 1.0
 METRICS_INTERVAL_SECONDS = 0.25
 RESET_STAGE = "reset"
@@ -328,7 +327,7 @@ class RunContext:
         self._text_parts.append(text)
         if self._flush_handle is not None:
             return
-        wait = self._last_flush + CHUNK_INTERVAL_SECONDS - now
+        wait = self._last_flush + runner.chunk_interval() - now
         if wait <= 0:
             self._flush_text()
         else:

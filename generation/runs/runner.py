@@ -218,6 +218,41 @@ def unregister(execution: Execution) -> None:
         del _executions[execution.run_id]
 
 
+# ---- load ----------------------------------------------------------------------------------
+
+CHUNK_INTERVAL_SECONDS = 0.05
+MAX_CHUNK_INTERVAL_SECONDS = 0.25
+_LAG_PROBE_SECONDS = 0.02
+
+
+class LoopLoad:
+    """How late this loop runs ready callbacks (an average of recent probes)."""
+
+    def __init__(self) -> None:
+        self.lag = 0.0
+
+    async def probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            expected = loop.time() + _LAG_PROBE_SECONDS
+            await asyncio.sleep(_LAG_PROBE_SECONDS)
+            late = max(0.0, loop.time() - expected)
+            self.lag = 0.8 * self.lag + 0.2 * late
+
+
+_loads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLoad] = weakref.WeakKeyDictionary()
+
+
+def chunk_interval() -> float:
+    """How often a run cuts its text into a ``chunk`` event: about every 50 ms, longer (up to
+    250 ms) while the loop runs late, so that a loaded process sends fewer, larger batches
+    instead of falling behind."""
+    load = _loads.get(asyncio.get_running_loop())
+    if load is None:
+        return CHUNK_INTERVAL_SECONDS
+    return min(MAX_CHUNK_INTERVAL_SECONDS, CHUNK_INTERVAL_SECONDS + 4 * load.lag)
+
+
 # ---- maintenance ---------------------------------------------------------------------------
 
 
@@ -227,6 +262,10 @@ def ensure_maintenance() -> None:
         return
     _maintained.add(loop)
     _controls.setdefault(loop, _Control())
+    load = _loads.setdefault(loop, LoopLoad())
+    prober = loop.create_task(load.probe(), name="runs-load", context=contextvars.Context())
+    _spawned_maintenance.add(prober)
+    prober.add_done_callback(_spawned_maintenance.discard)
     task = loop.create_task(_maintain(), name="runs-maintenance", context=contextvars.Context())
     _spawned_maintenance.add(task)
     task.add_done_callback(_spawned_maintenance.discard)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -95,6 +96,70 @@ def _check_limits(user: Any) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RunDraft:
+    """A run checked and priced, ready to be created (``run_create``)."""
+
+    user: Any
+    project: Project
+    kind: str
+    input: dict[str, Any]
+    choice: ProviderChoice
+    expected_tokens: int
+    expected_cost: Decimal
+    correlation_id: str
+
+
+def run_prepare(
+    *,
+    user: Any,
+    project: Project,
+    kind: str,
+    input: dict[str, Any],
+    provider: str = "auto",
+    model: str | None = None,
+    expected_tokens: int = 0,
+    prompt: str = "",
+    correlation_id: str = "",
+) -> RunDraft:
+    """The reads before a run exists: the provider it starts on and its expected cost."""
+    from generation.costs.services import expected_cost
+
+    choice = provider_choose(provider, model)
+    cost = expected_cost(
+        choice.provider, choice.model, prompt=prompt, output_tokens=expected_tokens
+    )
+    return RunDraft(user, project, kind, input, choice, expected_tokens, cost, correlation_id[:64])
+
+
+def run_create(draft: RunDraft) -> Run:
+    """Check the limits, create the queued run with its ``run`` event, launch it after commit.
+
+    The one write transaction of a start: async callers run it on the run writer's thread
+    (``EventWriter.run_sync``), so that starts never wait on SQLite's lock behind live events.
+    """
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=draft.user.pk).first()
+        _check_limits(draft.user)
+        run = Run.objects.create(
+            project=draft.project,
+            kind=draft.kind,
+            created_by=draft.user,
+            input=draft.input,
+            provider_requested=draft.choice.requested,
+            provider=draft.choice.provider,
+            model=draft.choice.model,
+            expected_tokens=draft.expected_tokens,
+            expected_cost=draft.expected_cost,
+            correlation_id=draft.correlation_id,
+            heartbeat_at=timezone.now(),
+            worker_id=runner.worker_id() if settings.AURA_RUNNER == "inline" else "",
+        )
+        RunEvent.objects.create(run=run, seq=1, event="run", data=run_event_data(run))
+        transaction.on_commit(lambda: runner.launch(run.pk))
+    return run
+
+
 def run_start(
     *,
     user: Any,
@@ -107,35 +172,21 @@ def run_start(
     prompt: str = "",
     correlation_id: str = "",
 ) -> Run:
-    """Create a queued run and launch it after commit. The caller has checked the role."""
-    from generation.costs.services import expected_cost
-
-    choice = provider_choose(provider, model)
-    cost = expected_cost(
-        choice.provider, choice.model, prompt=prompt, output_tokens=expected_tokens
-    )
-    with transaction.atomic():
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        _check_limits(user)
-        run = Run.objects.create(
+    """Create a queued run and launch it after commit (sync). The caller has checked the
+    role (``project_for_user(..., minimum=Role.EDITOR)``)."""
+    return run_create(
+        run_prepare(
+            user=user,
             project=project,
             kind=kind,
-            created_by=user,
             input=input,
-            provider_requested=choice.requested,
-            provider=choice.provider,
-            model=choice.model,
+            provider=provider,
+            model=model,
             expected_tokens=expected_tokens,
-            expected_cost=cost,
-            correlation_id=correlation_id[:64],
-            heartbeat_at=timezone.now(),
-            worker_id=runner.worker_id() if settings.AURA_RUNNER == "inline" else "",
+            prompt=prompt,
+            correlation_id=correlation_id,
         )
-        data = run_event_data(run)
-        RunEvent.objects.create(run=run, seq=1, event="run", data=data)
-        run.text_seq = 0
-        transaction.on_commit(lambda: runner.launch(run.pk))
-    return run
+    )
 
 
 def run_event_data(run: Run) -> dict[str, Any]:
@@ -175,13 +226,13 @@ def script_input_validate(project: Project, data: dict[str, Any]) -> dict[str, A
     return stored
 
 
-def script_run_start(user: Any, data: dict[str, Any], *, correlation_id: str = "") -> Run:
-    """Start a script run from a request body (API.md §3): editors and owners only."""
+def script_run_prepare(user: Any, data: dict[str, Any], *, correlation_id: str = "") -> RunDraft:
+    """Check a script request (API.md §3) for an editor or owner of its project."""
     from generation.runs.handlers import expected_script_tokens, script_prompt
 
     project, _ = project_for_user(user, data["project"], minimum=Role.EDITOR)
     stored = script_input_validate(project, data)
-    return run_start(
+    return run_prepare(
         user=user,
         project=project,
         kind=RunKind.SCRIPT,
@@ -192,6 +243,11 @@ def script_run_start(user: Any, data: dict[str, Any], *, correlation_id: str = "
         prompt=script_prompt(stored),
         correlation_id=correlation_id,
     )
+
+
+def script_run_start(user: Any, data: dict[str, Any], *, correlation_id: str = "") -> Run:
+    """Start a script run from a request body (API.md §3): editors and owners only."""
+    return run_create(script_run_prepare(user, data, correlation_id=correlation_id))
 
 
 # ---- cancel ------------------------------------------------------------------------------

@@ -29,63 +29,102 @@ def _run_active(run_id: UUID | str) -> bool:
 async def follow_run(
     run_id: UUID | str, after: int = 0, *, keepalive: float | None = None
 ) -> AsyncIterator[StoredEvent | None]:
+    async for batch in follow_run_batches(run_id, after, keepalive=keepalive):
+        if batch is None:
+            yield None
+            continue
+        for event in batch:
+            yield event
+
+
+async def follow_run_batches(
+    run_id: UUID | str, after: int = 0, *, keepalive: float | None = None
+) -> AsyncIterator[list[StoredEvent] | None]:
+    """``follow_run``, with the events available at once grouped (a follower that fell behind
+    catches up in one write)."""
     keepalive = conf.keepalive_seconds() if keepalive is None else keepalive
     poll = min(conf.idle_poll_seconds(), keepalive)
     loop = asyncio.get_running_loop()
     last = after
+
+    def take(events: list[StoredEvent]) -> tuple[list[StoredEvent], bool]:
+        """The events after ``last`` in order, up to the terminal one; and whether it came."""
+        nonlocal last
+        taken: list[StoredEvent] = []
+        for event in events:
+            if event.seq != last + 1:
+                continue
+            taken.append(event)
+            last = event.seq
+            if event.event in TERMINAL_EVENTS:
+                return taken, True
+        return taken, False
+
     async with fanout.subscribe(run_id) as inbox:
-        for stored in await db_call(run_events_after, run_id, last):
-            yield stored
-            last = stored.seq
-            if stored.event in TERMINAL_EVENTS:
-                return
+        batch, ended = take(await db_call(run_events_after, run_id, last))
+        if batch:
+            yield batch
+        if ended:
+            return
         if not await db_call(_run_active, run_id):
-            for stored in await db_call(run_events_after, run_id, last):
-                yield stored
-                last = stored.seq
+            batch, _ = take(await db_call(run_events_after, run_id, last))
+            if batch:
+                yield batch
             return
         quiet_since = sent_since = loop.time()
         while True:
             now = loop.time()
             wait = max(0.0, min(poll - (now - quiet_since), keepalive - (now - sent_since)))
             try:
-                message = await asyncio.wait_for(inbox.get(), timeout=wait)
+                messages = [await asyncio.wait_for(inbox.get(), timeout=wait)]
             except TimeoutError:
-                message = None
-            if message is None:
+                messages = []
+            if not messages:
                 now = loop.time()
                 if now - quiet_since >= poll:
                     quiet_since = now
-                    stored_events = await db_call(run_events_after, run_id, last)
-                    for stored in stored_events:
-                        yield stored
-                        last = stored.seq
+                    batch, ended = take(await db_call(run_events_after, run_id, last))
+                    if batch:
+                        yield batch
                         sent_since = loop.time()
-                        if stored.event in TERMINAL_EVENTS:
-                            return
-                    if not stored_events and not await db_call(_run_active, run_id):
+                    if ended:
+                        return
+                    if not batch and not await db_call(_run_active, run_id):
                         return
                 if loop.time() - sent_since >= keepalive:
                     yield None
                     sent_since = loop.time()
                 continue
+            while len(messages) < _BATCH_LIMIT:
+                try:
+                    messages.append(inbox.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
             quiet_since = loop.time()
-            seq = int(message["seq"])
-            if seq <= last:
-                continue
-            if seq > last + 1:
-                for stored in await db_call(run_events_after, run_id, last, seq):
-                    yield stored
-                    last = stored.seq
-                    if stored.event in TERMINAL_EVENTS:
-                        return
-                if last != seq - 1:
+            events: list[StoredEvent] = []
+            for message in messages:
+                seq = int(message["seq"])
+                if seq <= last:
                     continue
-            yield StoredEvent(seq, str(message["event"]), message["data"])
-            last = seq
-            sent_since = loop.time()
-            if message["event"] in TERMINAL_EVENTS:
-                return
+                if seq > last + 1:
+                    filled, ended = take(await db_call(run_events_after, run_id, last, seq))
+                    events.extend(filled)
+                    if ended:
+                        break
+                    if last != seq - 1:
+                        continue
+                received, ended = take([StoredEvent(seq, str(message["event"]), message["data"])])
+                events.extend(received)
+                if ended:
+                    break
+            if events:
+                yield events
+                sent_since = loop.time()
+                if events[-1].event in TERMINAL_EVENTS:
+                    return
+
+
+_BATCH_LIMIT = 200
 
 
 def sse_event(event: StoredEvent) -> bytes:
@@ -99,5 +138,5 @@ KEEPALIVE = b": keep-alive\n\n"
 async def sse_stream(run_id: UUID | str, after: int = 0) -> AsyncIterator[bytes]:
     """The run's events as SSE bytes, until the terminal event."""
     yield b": stream of run " + str(run_id).encode() + b"\n\n"
-    async for event in follow_run(run_id, after):
-        yield KEEPALIVE if event is None else sse_event(event)
+    async for batch in follow_run_batches(run_id, after):
+        yield KEEPALIVE if batch is None else b"".join(sse_event(event) for event in batch)
