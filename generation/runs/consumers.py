@@ -54,19 +54,20 @@ class RunConsumer(AsyncWebsocketConsumer):
             return
         run_id = self.scope["url_route"]["kwargs"]["run_id"]
         self._ended = False
+        # Subscribed before the snapshot is read, so that no event falls between the two.
         self._subscription = contextlib.AsyncExitStack()
         inbox = await self._subscription.enter_async_context(fanout.subscribe(run_id))
         try:
-            can_edit, snapshot = await db_call(_viewer_state, user, run_id)
+            run, membership = await db_call(run_for_user, user, run_id)
         except Http404:
             await self._subscription.aclose()
             self._subscription = None
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.run = snapshot.run
-        self.can_edit = can_edit
+        self.run = run
+        self.can_edit = membership.can(Role.EDITOR)
         await self.accept()
-        await self._send_snapshot(snapshot)
+        await self._send_snapshot(await db_call(run_snapshot, run.pk))
         if not self._ended:
             self._reader = asyncio.get_running_loop().create_task(self._read(inbox))
 
@@ -186,13 +187,6 @@ class RunConsumer(AsyncWebsocketConsumer):
 
     async def _notice(self, text: str, *, error: bool = False) -> None:
         await self.send(text_data=fragments.render_notice(self.run, text, error=error, oob=True))
-
-
-def _viewer_state(user: Any, run_id: object) -> tuple[bool, Snapshot]:
-    """Whether the member may edit, and the run as it stands (``Http404`` for non-members).
-    The subscription is taken before this read, so no event falls between the two."""
-    run, membership = run_for_user(user, run_id)
-    return membership.can(Role.EDITOR), run_snapshot(run.pk)
 
 
 def _fragment_without_metrics(run: Run, event: str, data: dict[str, Any]) -> str:
