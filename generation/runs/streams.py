@@ -90,6 +90,10 @@ async def follow_run_batches(
                     if ended:
                         return
                     if not batch and not await db_call(_run_active, run_id):
+                        # Ended between the two reads: its last events are stored by now.
+                        batch, _ = take(await db_call(run_events_after, run_id, last))
+                        if batch:
+                            yield batch
                         return
                 if loop.time() - sent_since >= keepalive:
                     yield None
