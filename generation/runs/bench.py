@@ -333,8 +333,14 @@ async def _follow_ws(base_url: str, cookie: str, probe: Probe) -> None:
 
 
 async def _one_run(
-    client: httpx.AsyncClient, base_url: str, cookie: str, body: dict[str, Any], probe: Probe
+    client: httpx.AsyncClient,
+    base_url: str,
+    cookie: str,
+    body: dict[str, Any],
+    probe: Probe,
+    delay: float,
 ) -> None:
+    await asyncio.sleep(delay)
     started = asyncio.Event()
     sse = asyncio.create_task(
         _follow_sse(client, f"{base_url}/api/v1/scripts/stream", body, probe, started)
@@ -400,6 +406,7 @@ async def _phase(
     k: int,
     expected_text: str,
     deadline: float,
+    ramp: float = 0.0,
 ) -> dict[str, Any]:
     assert studio.process is not None
     sampler = Sampler(studio.process.pid)
@@ -424,6 +431,7 @@ async def _phase(
                         "duration_seconds": 120,
                     },
                     probe,
+                    ramp * probe.index / k,
                 )
             )
             for probe in probes
@@ -515,7 +523,10 @@ def _environment(
             studio.stop()
 
 
-def run_benchmark(ks: list[int], tokens: int, rate: float, piece: str) -> dict[str, Any]:
+def run_benchmark(
+    ks: list[int], tokens: int, rate: float, piece: str, ramp: float = 0.0
+) -> dict[str, Any]:
+    """``ramp``: the K runs of a phase start spread over this many seconds (0: all at once)."""
     expected_text = piece * tokens
     deadline = PHASE_SECONDS_EXTRA + 4 * tokens / rate
     with _environment(tokens, rate, piece, max(ks) + 10) as (studio, fake):
@@ -527,7 +538,7 @@ def run_benchmark(ks: list[int], tokens: int, rate: float, piece: str) -> dict[s
         fake.configure(tokens=tokens)
         results = []
         for k in ks:
-            phase = _phase(studio, project_id, token, cookie, k, expected_text, deadline)
+            phase = _phase(studio, project_id, token, cookie, k, expected_text, deadline, ramp)
             results.append(asyncio.run(phase))
             time.sleep(1)
         log_tail = studio.log()[-2000:]
@@ -539,6 +550,7 @@ def run_benchmark(ks: list[int], tokens: int, rate: float, piece: str) -> dict[s
             "fake_tokens_per_second": rate,
             "piece": piece,
             "ks": ks,
+            "ramp_seconds": ramp,
             "cpus": os.cpu_count(),
             "server": "one Daphne process, inline runner, SQLite, in-memory channel layer",
             "clients_per_run": {"sse": 1, "websocket": 1},

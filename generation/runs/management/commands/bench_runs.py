@@ -22,6 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--tokens", type=int, default=400, help="tokens per run")
         parser.add_argument("--rate", type=float, default=30.0, help="fake tokens per second")
         parser.add_argument("--piece", default="tok ", help="the text of one token")
+        parser.add_argument(
+            "--ramp",
+            type=float,
+            default=0.0,
+            help="seconds over which a phase's runs start (default 0: all at once)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -32,5 +38,9 @@ class Command(BaseCommand):
             raise CommandError("--ks needs at least one number of runs above 0.")
         if options["tokens"] < 1 or options["rate"] <= 0:
             raise CommandError("--tokens and --rate must be above 0.")
-        result = run_benchmark(ks, options["tokens"], options["rate"], options["piece"])
+        if options["ramp"] < 0:
+            raise CommandError("--ramp cannot be negative.")
+        result = run_benchmark(
+            ks, options["tokens"], options["rate"], options["piece"], options["ramp"]
+        )
         self.stdout.write(json.dumps(result, indent=2))
