@@ -28,21 +28,6 @@ from generation.runs.services import run_wait_ended, script_run_start
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
 
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(
-    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """A file SQLite test database (WAL): runs write from their own thread, which an in-memory
-    shared-cache database refuses with "table is locked" instead of waiting."""
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.sqlite3":
-        database.setdefault("TEST", {})["NAME"] = str(
-            tmp_path_factory.mktemp("runs-db") / "test.sqlite3"
-        )
-
-
 @pytest.fixture
 def fake_openai(settings: Any) -> Iterator[FakeOpenAIServer]:
     """A fake OpenAI server set as the ``openai`` provider (30 tokens of "tok " at 200
