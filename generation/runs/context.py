@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -128,6 +129,11 @@ class RunContext:
 
     async def progress(self, stage: str, message: str) -> None:
         await self.emit("progress", {"stage": stage, "message": message})
+
+    async def run_sync(self, func: Callable[[], Any]) -> Any:
+        """Run a database function on the thread that writes this run's events, so that a
+        handler's own writes never contend with them (SQLite takes writes best from one thread)."""
+        return await self._log._writer.run_sync(func)
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
         self._flush_text()

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
-
 from generation.scripts.constants import MAX_REVISIONS
 from generation.scripts.models import Script, ScriptStatus, ScriptVersion, VersionSource
 from generation.scripts.prompt import request_build
@@ -128,16 +126,8 @@ def _save(
 
 
 async def _db(ctx: RunContext, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a database function where the run's own writes happen: the context's database
-    thread when it offers one (SQLite takes writes best from one thread), else Django's."""
-    call = functools.partial(func, *args, **kwargs)
-    run_sync = getattr(ctx, "run_sync", None)
-    if run_sync is None:
-        writer = getattr(getattr(ctx, "_log", None), "_writer", None)
-        run_sync = getattr(writer, "run_sync", None)
-    if run_sync is not None:
-        return await run_sync(call)
-    return await sync_to_async(call)()
+    """Run a database function where the run's own writes happen."""
+    return await ctx.run_sync(functools.partial(func, *args, **kwargs))
 
 
 async def script_handler(ctx: RunContext) -> dict[str, Any]:
