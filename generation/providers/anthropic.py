@@ -17,6 +17,7 @@ from generation.providers.sse import SSEEvent
 from generation.providers.transport import (
     HTTPCall,
     HTTPProvider,
+    StreamParser,
     error_body,
     loads,
     parse_retry_after,
@@ -105,16 +106,9 @@ def error_from_response(
     )
 
 
-class MessagesStream:
-    __slots__ = ("done", "finish_reason", "input_tokens", "model", "output_tokens", "provider")
-
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
-        self.done = False
-        self.finish_reason = ""
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-        self.model = ""
+class MessagesStream(StreamParser):
+    __slots__ = ()
+    expected_ending = "message_stop"
 
     def on_event(self, event: SSEEvent) -> str | None:
         name, data = event
@@ -160,11 +154,6 @@ class MessagesStream:
         for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
             total += int(usage.get(key) or 0)
         self.input_tokens = total
-
-    def end_of_body(self) -> None:
-        raise ProviderError(
-            ErrorKind.TRUNCATED, "the stream ended without message_stop", provider=self.provider
-        )
 
 
 class AnthropicProvider(HTTPProvider):

@@ -17,6 +17,7 @@ from generation.providers.sse import SSEEvent
 from generation.providers.transport import (
     HTTPCall,
     HTTPProvider,
+    StreamParser,
     error_body,
     loads,
     parse_duration,
@@ -122,25 +123,15 @@ def make_error(
     )
 
 
-class GenerateContentStream:
-    __slots__ = (
-        "done",
-        "finish_reason",
-        "input_tokens",
-        "model",
-        "output_tokens",
-        "provider",
-        "saw_finish",
-    )
+class GenerateContentStream(StreamParser):
+    """Gemini sends no terminator: the body ending after a ``finishReason`` is the normal end."""
+
+    __slots__ = ("saw_finish",)
+    expected_ending = "a finishReason"
 
     def __init__(self, provider: str) -> None:
-        self.provider = provider
-        self.done = False
+        super().__init__(provider)
         self.saw_finish = False
-        self.finish_reason = ""
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-        self.model = ""
 
     def on_event(self, event: SSEEvent) -> str | None:
         payload = loads(event[1])
@@ -194,11 +185,7 @@ class GenerateContentStream:
             if self.output_tokens is None and self.input_tokens is not None:
                 self.output_tokens = 0
             return
-        raise ProviderError(
-            ErrorKind.TRUNCATED,
-            "the stream ended without a finishReason",
-            provider=self.provider,
-        )
+        super().end_of_body()
 
 
 class GeminiProvider(HTTPProvider):

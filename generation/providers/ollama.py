@@ -18,6 +18,7 @@ from generation.providers.transport import (
     LOCAL_TIMEOUTS,
     HTTPCall,
     HTTPProvider,
+    StreamParser,
     error_body,
     parse_retry_after,
     short,
@@ -48,16 +49,9 @@ def error_kind(status: int, message: str) -> ErrorKind:
     return status_kind(status)
 
 
-class ChatStream:
-    __slots__ = ("done", "finish_reason", "input_tokens", "model", "output_tokens", "provider")
-
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
-        self.done = False
-        self.finish_reason = ""
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-        self.model = ""
+class ChatStream(StreamParser):
+    __slots__ = ()
+    expected_ending = 'a "done": true line'
 
     def on_line(self, line: bytes) -> str | None:
         payload = _loads(line.decode("utf-8", "replace"))
@@ -80,13 +74,6 @@ class ChatStream:
             self.input_tokens = payload.get("prompt_eval_count")
             self.output_tokens = payload.get("eval_count")
         return text or None
-
-    def end_of_body(self) -> None:
-        raise ProviderError(
-            ErrorKind.TRUNCATED,
-            'the stream ended without a "done": true line',
-            provider=self.provider,
-        )
 
 
 class OllamaProvider(HTTPProvider):

@@ -18,6 +18,7 @@ from generation.providers.sse import SSEEvent
 from generation.providers.transport import (
     HTTPCall,
     HTTPProvider,
+    StreamParser,
     error_body,
     loads,
     parse_retry_after,
@@ -99,26 +100,14 @@ def error_from_response(
     )
 
 
-class ChatCompletionStream:
+class ChatCompletionStream(StreamParser):
     """Parses the events of one chat completions stream (OpenAI and Azure OpenAI)."""
 
-    __slots__ = (
-        "done",
-        "filter_note",
-        "finish_reason",
-        "input_tokens",
-        "model",
-        "output_tokens",
-        "provider",
-    )
+    __slots__ = ("filter_note",)
+    expected_ending = "data: [DONE]"
 
     def __init__(self, provider: str) -> None:
-        self.provider = provider
-        self.done = False
-        self.finish_reason = ""
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-        self.model = ""
+        super().__init__(provider)
         self.filter_note = ""
 
     def fast_chunk(self, chunk: bytes) -> str | None:
@@ -184,13 +173,6 @@ class ChatCompletionStream:
             logger.warning(
                 "%s: the content filter reported an error: %s", self.provider, self.filter_note
             )
-
-    def end_of_body(self) -> None:
-        raise ProviderError(
-            ErrorKind.TRUNCATED,
-            "the stream ended without data: [DONE]",
-            provider=self.provider,
-        )
 
 
 class OpenAIProvider(HTTPProvider):

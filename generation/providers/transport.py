@@ -22,7 +22,7 @@ import time
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -207,17 +207,31 @@ class HTTPCall:
     params: dict[str, str] | None = None
 
 
-class StreamParser(Protocol):
-    """Per-stream state of one adapter: fed decoded events, it returns text and keeps usage."""
+class StreamParser:
+    """Per-stream state of one adapter: fed decoded events, it returns text and keeps usage.
 
-    done: bool
-    finish_reason: str
-    input_tokens: int | None
-    output_tokens: int | None
-    model: str
+    Subclasses add ``on_event`` (SSE) or ``on_line`` (NDJSON) and name the provider's normal
+    ending in ``expected_ending``.
+    """
+
+    __slots__ = ("done", "finish_reason", "input_tokens", "model", "output_tokens", "provider")
+    expected_ending = "its normal ending"
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.done = False
+        self.finish_reason = ""
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.model = ""
 
     def end_of_body(self) -> None:
-        """Called when the body ended; raises TRUNCATED unless the normal ending was seen."""
+        """Called when the body ended before ``done``: the stream was cut short."""
+        raise ProviderError(
+            ErrorKind.TRUNCATED,
+            f"the stream ended without {self.expected_ending}",
+            provider=self.provider,
+        )
 
 
 class _Watchdog:
