@@ -30,7 +30,6 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -45,8 +44,8 @@ import httpx
 import psutil
 
 from generation.benchmarks.fake_openai import FakeOpenAIServer
+from generation.benchmarks.studio import daphne_start, manage, process_stop
 
-ROOT = Path(__file__).resolve().parents[2]
 PHASE_SECONDS_EXTRA = 180.0
 """A phase ends at the latest this long after four times the fake's own streaming time."""
 PASSWORD = "bench-pass-phrase-42"  # noqa: S105  (a throwaway account of a temporary database)
@@ -122,18 +121,7 @@ class Studio:
         self.base_url = ""
 
     def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
+        return manage(self.env, *args)
 
     def prepare(self) -> tuple[int, str]:
         self.manage("migrate", "--noinput", "-v", "0")
@@ -151,41 +139,8 @@ class Studio:
         return project_id, token
 
     def start(self) -> str:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        log = (self.data_dir / "daphne.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "aura_site.asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        self.base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
-                    return self.base_url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"Daphne did not start:\n{self.log()}")
+        self.process, self.base_url = daphne_start(self.env, self.data_dir / "daphne.log")
+        return self.base_url
 
     def log(self) -> str:
         path = self.data_dir / "daphne.log"
@@ -209,13 +164,7 @@ class Studio:
             return str(client.cookies["sessionid"])
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        process_stop(self.process, timeout=15)
 
 
 class Sampler:

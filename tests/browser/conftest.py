@@ -10,22 +10,20 @@ teardown, printing its log when the test failed. ``browser`` is one Chromium per
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
+
+from generation.benchmarks.studio import daphne_start, manage, process_stop
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -41,12 +39,6 @@ _STARTUP_SECONDS = 60.0
 BROWSER_PASSWORD = "a-long-pass-phrase-42"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class StudioProcess:
     """One studio served by Daphne in a subprocess, with its log file."""
 
@@ -58,70 +50,16 @@ class StudioProcess:
         self.base_url = ""
 
     def migrate(self) -> None:
-        result = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+        manage(self.env, "migrate", "--noinput", "-v", "0")
 
     def start(self) -> str:
-        for _attempt in range(3):
-            port = _free_port()
-            log = self.log_path.open("ab")
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "aura_site.asgi:application",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            log.close()
-            base_url = f"http://127.0.0.1:{port}"
-            if self._wait_healthy(base_url):
-                self.base_url = base_url
-                return base_url
-            self.stop()
-            if "Address already in use" not in self.log():
-                break
-        raise RuntimeError(f"the studio did not start:\n{self.log()}")
-
-    def _wait_healthy(self, base_url: str) -> bool:
-        deadline = time.monotonic() + _STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                return False
-            try:
-                response = httpx.get(f"{base_url}/health", timeout=2)
-                if response.status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        return False
+        self.process, self.base_url = daphne_start(
+            self.env, self.log_path, startup_seconds=_STARTUP_SECONDS
+        )
+        return self.base_url
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        process_stop(self.process)
 
     def log(self) -> str:
         try:

@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,19 +28,13 @@ import httpx
 import pytest
 
 from generation.benchmarks.fake_openai import FakeOpenAIServer
+from generation.benchmarks.studio import ROOT, daphne_start, manage
 from tests.scaleout.conftest import FAILED
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 
-ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "scale-out-pass-phrase-42"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -52,17 +45,7 @@ class Cluster:
     urls: dict[str, str] = field(default_factory=dict)
 
     def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return manage(self.env, *args, timeout=120)
 
     def spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
@@ -74,32 +57,10 @@ class Cluster:
         return process
 
     def daphne(self, name: str) -> str:
-        port = _free_port()
-        self.spawn(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "aura_site.asgi:application",
-            ],
-        )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.processes[name].poll() is None, self.log(name)
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    self.urls[name] = url
-                    return url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{name} did not start:\n{self.log(name)}")
+        process, url = daphne_start(self.env, self.logs / f"{name}.log", attempts=1)
+        self.processes[name] = process
+        self.urls[name] = url
+        return url
 
     def worker(self) -> subprocess.Popen[bytes]:
         process = self.spawn(
