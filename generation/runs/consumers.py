@@ -196,9 +196,7 @@ def _fragment_without_metrics(run: Run, event: str, data: dict[str, Any]) -> str
 
     base = {"run": run, "oob": True}
     if event == "chunk":
-        return render_to_string(
-            f"{fragments.PANEL}#text_append", {**base, "content": data.get("content", "")}
-        )
+        return fragments.text_append_html(run.dom_id, data.get("content", ""))
     if event == "progress" and data.get("stage") == "reset":
         return render_to_string(f"{fragments.PANEL}#text_oob", {**base, "text": data.get("text")})
     if event == "provider_switch":

@@ -35,9 +35,8 @@ def _claim(run_id: UUID, worker: str) -> tuple[Run, int] | None:
     )
     if not claimed:
         return None
-    run = Run.objects.select_related("project").get(pk=run_id)
-    last_seq = run.events.aggregate(last=Max("seq"))["last"] or 0
-    return run, last_seq
+    run = Run.objects.select_related("project").annotate(last_seq=Max("events__seq")).get(pk=run_id)
+    return run, run.last_seq or 0
 
 
 async def execute_run(run_id: UUID | str) -> None:
@@ -66,8 +65,9 @@ async def _execute(run: Run, last_seq: int, execution: runner.Execution, writer:
 
     log = RunLog(run.pk, last_seq, writer, render=lambda event, data: "")
     ctx = RunContext(run, log)
+    dom_id = run.dom_id
     log.render = lambda event, data: fragments.render_event(
-        run, ctx.metrics_for(event), event, data
+        run, ctx.metrics_for(event), event, data, dom_id
     )
     if run.cancel_requested:
         execution.cancel_requested = True

@@ -3,12 +3,18 @@
 Live messages are out-of-band fragments for htmx's ws extension: text appended to the text
 element (``beforeend``), the metrics block, the stage line and the provider-switch list swapped
 by id, and the whole panel swapped (``outerHTML``) for the snapshot and when the run ends.
+
+The two fragments sent many times a second per run, the text append and the metrics block, are
+built here in Python (``text_append_html``, ``metrics_html``); the panel template includes the
+same metrics block through the ``run_metrics`` tag, so the page and the live view share one
+source. Every value is escaped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from html import escape
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -116,26 +122,86 @@ def render_notice(run: Run, notice: str, *, error: bool = False, oob: bool = Fal
     )
 
 
-def render_event(run: Run, metrics: Metrics | None, event: str, data: dict[str, Any]) -> str:
+def text_append_html(dom_id: str, content: object) -> str:
+    """The fragment that appends ``content`` to the run's text."""
+    return f'<div id="{dom_id}-text" hx-swap-oob="beforeend">{escape(str(content))}</div>'
+
+
+def _money(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _metric(dom_id: str, key: str, name: str, value: str, label: str, extra: str = "") -> str:
+    return (
+        f'<div class="metric"><b id="{dom_id}-m-{key}" data-metric="{name}">{escape(value)}</b>'
+        f"<span>{label}</span>{extra}</div>"
+    )
+
+
+def metrics_html(dom_id: str, m: Metrics, *, oob: bool = False) -> str:
+    """The metrics block of a run: status, provider, model, tokens, tokens/s, time to first
+    token, cost so far, expected cost, duration once ended, and the progress bar against the
+    expected length."""
+    template_badge = (
+        ' <span class="badge badge-warn" title="Written by the offline RuleBased template'
+        ' engine, not a language model">Template output</span>'
+        if m.provider == "rulebased"
+        else ""
+    )
+    ttft = f"{m.ttft_ms} ms" if m.ttft_ms is not None else "—"
+    parts = [
+        f'<div id="{dom_id}-metrics" class="metrics run-metrics"',
+        ' hx-swap-oob="true">' if oob else ">",
+        _metric(dom_id, "status", "status", m.status_label, "Status"),
+        _metric(dom_id, "provider", "provider", m.provider or "—", "Provider", template_badge),
+        _metric(dom_id, "model", "model", m.model or "—", "Model"),
+        _metric(dom_id, "tokens", "tokens", str(m.tokens), "Tokens"),
+        _metric(dom_id, "tps", "tokens_per_second", str(m.tokens_per_second), "Tokens/s"),
+        _metric(dom_id, "ttft", "ttft", ttft, "First token"),
+        _metric(
+            dom_id,
+            "cost",
+            "cost",
+            f"${_money(m.cost)}",
+            "Cost so far" if m.active else "Cost",
+        ),
+        _metric(
+            dom_id, "expected", "expected_cost", f"${_money(m.expected_cost)}", "Expected cost"
+        ),
+    ]
+    if not m.active:
+        duration = f"{m.duration_ms} ms" if m.duration_ms is not None else "—"
+        parts.append(_metric(dom_id, "duration", "duration", duration, "Duration"))
+    parts.append(
+        f'<div class="metric run-progress"><progress id="{dom_id}-progress"'
+        f' max="{m.expected_tokens or 1}" value="{m.progress_value}">{m.progress_percent}%'
+        f"</progress><span>{m.tokens} of ~{m.expected_tokens} tokens</span></div></div>"
+    )
+    return "".join(parts)
+
+
+def render_event(
+    run: Run, metrics: Metrics | None, event: str, data: dict[str, Any], dom_id: str = ""
+) -> str:
     """The out-of-band fragments that show one live event (terminal events: see consumers).
     A chunk carries the metrics block only when ``metrics`` is given (a few times a second)."""
-    base = {"run": run, "m": metrics, "oob": True}
+    dom_id = dom_id or run.dom_id
     if event == "chunk":
-        html = render_to_string(
-            f"{PANEL}#text_append", {**base, "content": data.get("content", "")}
-        )
+        html = text_append_html(dom_id, data.get("content", ""))
         if metrics is not None:
-            html += render_to_string(f"{PANEL}#metrics", base)
+            html += metrics_html(dom_id, metrics, oob=True)
         return html
+    base = {"run": run, "m": metrics, "oob": True}
+    metrics_block = metrics_html(dom_id, metrics, oob=True) if metrics is not None else ""
     if event == "progress":
         stage = str(data.get("stage", ""))
         label = stage_label(stage, str(data.get("message", "")))
         html = render_to_string(f"{PANEL}#stage", {**base, "stage": label})
         if stage == "reset":
             html += render_to_string(f"{PANEL}#text_oob", {**base, "text": data.get("text", "")})
-        return html + render_to_string(f"{PANEL}#metrics", base)
+        return html + metrics_block
     if event == "provider_switch":
         return render_to_string(f"{PANEL}#switch_oob", {**base, "switch": data})
     if event == "run":
-        return render_to_string(f"{PANEL}#metrics", base)
+        return metrics_block
     return ""

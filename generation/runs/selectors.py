@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from aura_site.projects.models import Membership, Project, Role, role_at_least
@@ -80,26 +80,31 @@ class Snapshot:
 
 
 def run_snapshot(run_id: UUID | str) -> Snapshot:
+    """Two reads: the run, and its events after the stored text together with every provider
+    switch and progress event (the stage line shows the last one while the run is active; an
+    ended run's metrics say how it ended)."""
     run = Run.objects.select_related("project").get(pk=run_id)
-    tail = run_events_after(run.pk, run.text_seq)
-    last_seq = tail[-1].seq if tail else run.text_seq
-    text = text_from_events(((e.event, e.data) for e in tail), base=run.text)
-    if not run.is_active:
-        text = run.text
-    switches = [
-        dict(data)
-        for data in RunEvent.objects.filter(
-            run_id=run.pk, event="provider_switch", seq__lte=last_seq
-        )
+    rows = (
+        RunEvent.objects.filter(run_id=run.pk)
+        .filter(Q(seq__gt=run.text_seq) | Q(event__in=("provider_switch", "progress")))
         .order_by("seq")
-        .values_list("data", flat=True)
-    ]
-    stage = (
-        RunEvent.objects.filter(run_id=run.pk, event="progress", seq__lte=last_seq)
-        .order_by("-seq")
-        .values_list("data", flat=True)
-        .first()
+        .values_list("seq", "event", "data")
     )
+    tail: list[tuple[str, dict[str, Any]]] = []
+    switches: list[dict[str, Any]] = []
+    stage: dict[str, Any] | None = None
+    last_seq = run.text_seq
+    for seq, event, data in rows:
+        if seq > run.text_seq:
+            tail.append((event, data))
+            last_seq = max(last_seq, seq)
+        if event == "provider_switch":
+            switches.append(dict(data))
+        elif event == "progress":
+            stage = data
+    text = text_from_events(tail, base=run.text)
+    if not run.is_active:
+        text, stage = run.text, None
     return Snapshot(
         run=run,
         text=text,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -242,3 +243,49 @@ def test_admin_lists_every_model(
     assert token.secret_hash not in detail
     assert client.get(f"/admin/projects/project/{project.pk}/change/").status_code == 200
     assert client_for(make_user("plain")).get("/admin/").status_code == 302
+
+
+async def test_static_files_and_pages_through_the_asgi_application() -> None:
+    """The ASGI application serves static files from the asynchronous middleware chain, with
+    WhiteNoise's caching headers, and passes every other path on (answering 404 for a static
+    path that does not exist)."""
+    from asgiref.testing import ApplicationCommunicator
+
+    from aura_site.asgi import application
+
+    async def get(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "https",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 8000),
+        }
+        communicator = ApplicationCommunicator(application, scope)
+        await communicator.send_input({"type": "http.request", "body": b""})
+        start = await communicator.receive_output(timeout=10)
+        body = b""
+        while True:
+            message = await communicator.receive_output(timeout=10)
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        return start["status"], {k.lower(): v for k, v in start["headers"]}, body
+
+    status, headers, body = await get("/static/css/studio.css")
+    assert status == 200
+    assert headers[b"content-type"].startswith(b"text/css")
+    assert b"cache-control" in headers
+    assert body == (Path(__file__).parents[2] / "static/css/studio.css").read_bytes()
+
+    status, _, body = await get("/static/css/missing.css")
+    assert status == 404
+
+    status, headers, body = await get("/health")
+    assert status == 200

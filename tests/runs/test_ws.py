@@ -82,6 +82,10 @@ async def test_a_member_sees_the_snapshot_then_the_text_grow_then_the_final_pane
     final = messages[-1]
     for metric in ("tokens", "tokens_per_second", "ttft", "cost", "duration", "model"):
         assert f'data-metric="{metric}"' in final
+    # The stage line shows the stage while the run works, and nothing once it has ended.
+    stage_line = f'<p id="{run.dom_id}-stage" class="muted small run-stage">'
+    assert f"{stage_line}Writing the script</p>" in first
+    assert f"{stage_line}</p>" in final
     assert any(
         f'id="{run.dom_id}-metrics" class="metrics run-metrics" hx-swap-oob="true"' in m
         for m in messages
