@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aura_site.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from aura_site.asgi_handler import StudioASGIHandler  # noqa: E402
+
+django_asgi_app = StudioASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -16,6 +16,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60.0
+LISTEN_BACKLOG = 1024
+"""Connections the kernel queues before Daphne accepts them (Twisted's default is 50, which
+hundreds of clients connecting at once overflow: their connections are then reset)."""
 
 
 class StudioStartError(RuntimeError):
@@ -94,10 +97,8 @@ def daphne_start(
                     sys.executable,
                     "-m",
                     "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
+                    "-e",
+                    f"tcp:port={port}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}",
                     "aura_site.asgi:application",
                 ],
                 cwd=ROOT,

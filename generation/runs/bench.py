@@ -490,7 +490,7 @@ def run_benchmark(
             phase = _phase(studio, project_id, token, cookie, k, expected_text, deadline, ramp)
             results.append(asyncio.run(phase))
             time.sleep(1)
-        log_tail = studio.log()[-2000:]
+        log_tail = _log_problems(studio.log())
     aims = _aims(results)
     return {
         "benchmark": "runs",
@@ -506,8 +506,18 @@ def run_benchmark(
         },
         "results": results,
         "aims": aims,
-        "server_log_tail": log_tail if any(r["problems"] for r in results) else "",
+        "server_log_problems": log_tail if any(r["problems"] for r in results) else [],
     }
+
+
+_ACCESS_LINE = re.compile(r'^\S+ - - \[[^\]]+\] "')
+
+
+def _log_problems(log: str, limit: int = 40) -> list[str]:
+    """The server log's last ``limit`` lines that are not access-log lines (errors, warnings,
+    tracebacks)."""
+    lines = [line for line in log.splitlines() if line.strip() and not _ACCESS_LINE.match(line)]
+    return lines[-limit:]
 
 
 def _aims(results: list[dict[str, Any]]) -> dict[str, Any]:

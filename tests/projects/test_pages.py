@@ -289,3 +289,59 @@ async def test_static_files_and_pages_through_the_asgi_application() -> None:
 
     status, headers, body = await get("/health")
     assert status == 200
+
+
+async def test_concurrent_requests_share_a_few_request_threads() -> None:
+    """Fifty requests at once run their synchronous middleware and views on the handler's few
+    long-lived threads, not on a thread started per request."""
+    import asyncio
+    import threading
+
+    from asgiref.testing import ApplicationCommunicator
+
+    from aura_site.asgi import application
+    from aura_site.asgi_handler import REQUEST_THREADS
+
+    def scope(path: str) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "https",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 8000),
+        }
+
+    async def get(path: str) -> int:
+        communicator = ApplicationCommunicator(application, scope(path))
+        await communicator.send_input({"type": "http.request", "body": b""})
+        start = await communicator.receive_output(timeout=30)
+        while (await communicator.receive_output(timeout=30)).get("more_body"):
+            pass
+        return int(start["status"])
+
+    await get("/accounts/login/")
+    before = {thread.ident for thread in threading.enumerate()}
+    peak = 0
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            now = {thread.ident for thread in threading.enumerate()}
+            peak = max(peak, len(now - before))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    statuses = await asyncio.gather(*(get("/accounts/login/") for _ in range(50)))
+    done.set()
+    await watcher
+    assert statuses == [200] * 50
+    assert peak <= REQUEST_THREADS
+    names = {thread.name for thread in threading.enumerate()}
+    assert any(name.startswith("request-") for name in names)
