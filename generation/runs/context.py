@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ from generation.runs.models import Run, RunStatus
 
 if TYPE_CHECKING:
     from generation.runs.fragments import Metrics
+
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_SECONDS = 1.0
 METRICS_INTERVAL_SECONDS = 0.25
@@ -451,6 +454,7 @@ class RunContext:
 
         chain = await aresolve_chain(provider)
         reasons: list[str] = []
+        budget_refusals = 0
         left: tuple[str, str] | None = None
         for number, alias in enumerate(chain, start=1):
             adapter = await aget_provider(alias)
@@ -458,12 +462,6 @@ class RunContext:
             if number > 1 and request.model:
                 attempt_request = dataclasses.replace(request, model="")
             model = attempt_request.model or adapter.default_model
-            if left is not None:
-                await self.emit(
-                    "provider_switch", {"from": left[0], "to": alias, "reason": left[1]}
-                )
-            await self._on_attempt(alias, model, attempt_request)
-            began = time.monotonic()
             attempt: dict[str, Any] = {
                 "number": number,
                 "provider": alias,
@@ -480,6 +478,26 @@ class RunContext:
                 "finish_reason": "",
                 "streaming": False,
             }
+            refused = await self._budget_refusal(alias, model, attempt_request)
+            if refused is not None:
+                attempt.update(
+                    outcome="skipped",
+                    error_kind=refused.kind.value,
+                    message=refused.message[:500],
+                    duration_ms=0,
+                )
+                self.run.attempts = [*self.run.attempts, attempt]
+                reason = f"{refused.kind.value}: {refused.message}"
+                reasons.append(f"{alias}: {reason}")
+                budget_refusals += 1
+                left = (alias, reason)
+                continue
+            if left is not None:
+                await self.emit(
+                    "provider_switch", {"from": left[0], "to": alias, "reason": left[1]}
+                )
+            await self._on_attempt(alias, model, attempt_request)
+            began = time.monotonic()
             try:
                 completion = await adapter.complete(attempt_request)
             except ProviderError as exc:
@@ -535,8 +553,41 @@ class RunContext:
             return self._settle(
                 [attempt], Finish(completion.finish_reason, usage, completion.model or model)
             )
+        if chain and budget_refusals == len(chain):
+            raise ProviderError(
+                ErrorKind.QUOTA,
+                "no provider may be called within the spending budgets: " + "; ".join(reasons),
+                retryable=False,
+            )
         raise ProviderError(
             ErrorKind.UNAVAILABLE,
             "no provider could answer: " + "; ".join(reasons),
             retryable=False,
         )
+
+    async def _budget_refusal(
+        self, alias: str, model: str, request: CompletionRequest
+    ) -> ProviderError | None:
+        """Why the spending budgets refuse a call before it is made (as on the streaming path:
+        a check that cannot be made refuses it), or None."""
+        from generation.costs.budgets import abudget_check_request
+
+        try:
+            await abudget_check_request(
+                user_id=self.run.created_by_id,
+                project_id=self.run.project_id,
+                provider=alias,
+                model=model,
+                request=request,
+            )
+        except ProviderError as exc:
+            return exc
+        except Exception as exc:
+            logger.exception("could not check the spending budgets for %s", alias)
+            return ProviderError(
+                ErrorKind.UNAVAILABLE,
+                f"the spending budgets could not be checked ({type(exc).__name__})",
+                provider=alias,
+                retryable=False,
+            )
+        return None

@@ -196,3 +196,46 @@ async def test_streaming_disabled_takes_the_non_streaming_path(fake_openai, team
     assert events[-1][1] == "done" and events[-1][2]["text"] == run.text == "tok " * 30
     assert run.attempts[0]["streaming"] is False and run.usage_reported
     assert await sync_to_async(CostRecord.objects.filter(run_id=str(run.pk)).count)() == 1
+
+
+@pytest.mark.usefixtures("plain_script")
+async def test_streaming_disabled_keeps_to_the_spending_budgets(fake_openai, team, settings):
+    """The non-streaming path checks the budgets before each call, as the streaming one does:
+    a project out of budget skips the paid provider without a request, and the chain moves on
+    (to Ollama, unreachable here, then RuleBased)."""
+    from generation.costs.models import Budget
+
+    settings.AURA_STREAMING_ENABLED = False
+    await sync_to_async(Budget.objects.create)(
+        name="Launch cap",
+        scope=Budget.Scope.PROJECT,
+        project=team.project,
+        period=Budget.Period.DAY,
+        limit_usd=Decimal("0"),
+    )
+    seen = fake_openai.requests_seen
+    run = await wait_ended(await start_script(team.editor, team.project))
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert fake_openai.requests_seen == seen
+    skipped, answered = run.attempts[0], run.attempts[-1]
+    assert (skipped["provider"], skipped["outcome"], skipped["error_kind"]) == (
+        "openai",
+        "skipped",
+        "quota",
+    )
+    assert "“Launch cap”" in skipped["message"]
+    assert answered["provider"] == "rulebased" and answered["outcome"] == "succeeded"
+    events = await stored_events(run)
+    switches = [data for _, event, data in events if event == "provider_switch"]
+    assert [(s["from"], s["to"]) for s in switches] == [
+        ("openai", "ollama"),
+        ("ollama", "rulebased"),
+    ]
+    assert switches[0]["reason"].startswith("quota: budget “Launch cap”")
+    providers = await sync_to_async(
+        lambda: list(
+            CostRecord.objects.filter(run_id=str(run.pk)).values_list("provider", flat=True)
+        )
+    )()
+    assert providers == ["rulebased"]
