@@ -66,7 +66,7 @@ class ProviderCard:
     @property
     def price_label(self) -> str:
         if not (self.info.price_per_1k_input or self.info.price_per_1k_output):
-            return "free"
+            return "$0 per token"
         return (
             f"${self.info.price_per_1k_input.normalize():f} in / "
             f"${self.info.price_per_1k_output.normalize():f} out per 1K tokens"
