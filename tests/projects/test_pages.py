@@ -245,49 +245,51 @@ def test_admin_lists_every_model(
     assert client_for(make_user("plain")).get("/admin/").status_code == 302
 
 
-async def test_static_files_and_pages_through_the_asgi_application() -> None:
-    """The ASGI application serves static files from the asynchronous middleware chain, with
-    WhiteNoise's caching headers, and passes every other path on (answering 404 for a static
-    path that does not exist)."""
+async def asgi_get(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+    """GET ``path`` through the real ASGI application: status, headers (lower-case), body."""
     from asgiref.testing import ApplicationCommunicator
 
     from aura_site.asgi import application
 
-    async def get(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "https",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "headers": [(b"host", b"127.0.0.1")],
-            "client": ("127.0.0.1", 5000),
-            "server": ("127.0.0.1", 8000),
-        }
-        communicator = ApplicationCommunicator(application, scope)
-        await communicator.send_input({"type": "http.request", "body": b""})
-        start = await communicator.receive_output(timeout=10)
-        body = b""
-        while True:
-            message = await communicator.receive_output(timeout=10)
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        return start["status"], {k.lower(): v for k, v in start["headers"]}, body
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(timeout=30)
+    body = b""
+    while True:
+        message = await communicator.receive_output(timeout=30)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    return start["status"], {k.lower(): v for k, v in start["headers"]}, body
 
-    status, headers, body = await get("/static/css/studio.css")
+
+async def test_static_files_and_pages_through_the_asgi_application() -> None:
+    """The ASGI application serves static files from the asynchronous middleware chain, with
+    WhiteNoise's caching headers, and passes every other path on (answering 404 for a static
+    path that does not exist)."""
+    status, headers, body = await asgi_get("/static/css/studio.css")
     assert status == 200
     assert headers[b"content-type"].startswith(b"text/css")
     assert b"cache-control" in headers
     assert body == (Path(__file__).parents[2] / "static/css/studio.css").read_bytes()
 
-    status, _, body = await get("/static/css/missing.css")
+    status, _, body = await asgi_get("/static/css/missing.css")
     assert status == 404
 
-    status, headers, body = await get("/health")
+    status, headers, body = await asgi_get("/health")
     assert status == 200
 
 
@@ -297,35 +299,9 @@ async def test_concurrent_requests_share_a_few_request_threads() -> None:
     import asyncio
     import threading
 
-    from asgiref.testing import ApplicationCommunicator
-
-    from aura_site.asgi import application
     from aura_site.asgi_handler import REQUEST_THREADS
 
-    def scope(path: str) -> dict[str, Any]:
-        return {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "https",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "headers": [(b"host", b"127.0.0.1")],
-            "client": ("127.0.0.1", 5000),
-            "server": ("127.0.0.1", 8000),
-        }
-
-    async def get(path: str) -> int:
-        communicator = ApplicationCommunicator(application, scope(path))
-        await communicator.send_input({"type": "http.request", "body": b""})
-        start = await communicator.receive_output(timeout=30)
-        while (await communicator.receive_output(timeout=30)).get("more_body"):
-            pass
-        return int(start["status"])
-
-    await get("/accounts/login/")
+    await asgi_get("/accounts/login/")
     before = {thread.ident for thread in threading.enumerate()}
     peak = 0
     done = asyncio.Event()
@@ -338,10 +314,10 @@ async def test_concurrent_requests_share_a_few_request_threads() -> None:
             await asyncio.sleep(0)
 
     watcher = asyncio.create_task(watch())
-    statuses = await asyncio.gather(*(get("/accounts/login/") for _ in range(50)))
+    answers = await asyncio.gather(*(asgi_get("/accounts/login/") for _ in range(50)))
     done.set()
     await watcher
-    assert statuses == [200] * 50
+    assert [status for status, _, _ in answers] == [200] * 50
     assert peak <= REQUEST_THREADS
     names = {thread.name for thread in threading.enumerate()}
     assert any(name.startswith("request-") for name in names)
