@@ -321,3 +321,29 @@ async def test_concurrent_requests_share_a_few_request_threads() -> None:
     assert peak <= REQUEST_THREADS
     names = {thread.name for thread in threading.enumerate()}
     assert any(name.startswith("request-") for name in names)
+
+
+async def test_a_blocked_synchronous_view_holds_back_no_other_request(settings: Any) -> None:
+    """A sync view stuck on its thread: requests arriving once it has been running a while go to
+    the other threads and are answered at once."""
+    import asyncio
+
+    from aura_site.asgi_handler import STUCK_SECONDS
+    from tests.projects import slow_urls
+
+    settings.ROOT_URLCONF = "tests.projects.slow_urls"
+    slow_urls.release.clear()
+    slow_urls.entered.clear()
+    blocked = asyncio.create_task(asgi_get("/slow/"))
+    try:
+        assert await asyncio.to_thread(slow_urls.entered.wait, 10)
+        await asyncio.sleep(STUCK_SECONDS * 4)
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(asgi_get("/quick/") for _ in range(40))), timeout=20
+        )
+        assert [(status, body) for status, _, body in answers] == [(200, b"quick")] * 40
+        assert not blocked.done()
+    finally:
+        slow_urls.release.set()
+    status, _, body = await blocked
+    assert (status, body) == (200, b"slow")
