@@ -27,7 +27,7 @@ run: setup
 	@echo "  Create your account at http://$(HOST):$(PORT)/accounts/signup/"
 	@echo "  (staff admin: .venv/bin/python manage.py createsuperuser, then http://$(HOST):$(PORT)/admin/)"
 	@echo ""
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) -m daphne -e tcp:port=$(PORT):interface=$(HOST):backlog=1024 aura_site.asgi:application
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) -m aura_site.serve -e tcp:port=$(PORT):interface=$(HOST):backlog=1024 aura_site.asgi:application
 
 test: setup
 	@mkdir -p data

@@ -86,9 +86,9 @@ def daphne_start(
     startup_seconds: float = STARTUP_SECONDS,
     attempts: int = 3,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Serve the studio with Daphne on a free port, logging to ``log_path``; return the process
-    and its base URL once ``/health`` answers. A port taken between choosing and binding it is
-    retried on another."""
+    """Serve the studio (``aura_site.serve``: Daphne on uvloop) on a free port, logging to
+    ``log_path``; return the process and its base URL once ``/health`` answers. A port taken
+    between choosing and binding it is retried on another."""
     for _attempt in range(attempts):
         port = free_port()
         with log_path.open("ab") as log:
@@ -96,7 +96,7 @@ def daphne_start(
                 [
                     sys.executable,
                     "-m",
-                    "daphne",
+                    "aura_site.serve",
                     "-e",
                     f"tcp:port={port}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}",
                     "aura_site.asgi:application",
