@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextvars
 import logging
 import time
 import weakref
@@ -155,7 +156,10 @@ class EventWriter:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="run-events"
         )
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="run-event-writer")
+        # A context of its own: the writer outlives whichever request or run first needed it.
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="run-event-writer", context=contextvars.Context()
+        )
 
     def put(self, item: LogItem, log: RunLog) -> None:
         self._items.append((item, log))
