@@ -1,11 +1,10 @@
 """Static files through WhiteNoise, without making every request synchronous.
 
 WhiteNoise's middleware is synchronous only, so Django would run it, and adapt the rest of the
-chain around it, in a thread for every request, static or not: several thread hand-offs per API
-call and a thread started per request, which under hundreds of concurrent streams cost more
-than the requests' own work. ``StaticFilesMiddleware`` is the same middleware, asynchronous: a
-path that is not a static file passes straight on; a static file is served by WhiteNoise on a
-worker thread (it reads the file system).
+chain around it, on a thread for every request, static or not, API calls and event streams
+included. ``StaticFilesMiddleware`` is the same middleware, asynchronous: a path that is not a
+static file passes straight on; a static file is served by WhiteNoise on a worker thread (it
+reads the file system).
 """
 
 from __future__ import annotations
