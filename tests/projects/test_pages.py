@@ -318,7 +318,9 @@ async def test_concurrent_requests_share_a_few_request_threads() -> None:
     done.set()
     await watcher
     assert [status for status, _, _ in answers] == [200] * 50
-    assert peak <= REQUEST_THREADS
+    # At most the request threads, and a few of the loop's own executor (Django's stock handler
+    # starts one thread per request: 50 here).
+    assert peak <= REQUEST_THREADS + 4
     names = {thread.name for thread in threading.enumerate()}
     assert any(name.startswith("request-") for name in names)
 
