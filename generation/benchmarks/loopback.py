@@ -220,10 +220,16 @@ class LoopbackServer:
     async def _shutdown(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A connection accepted just before the close has its handler task scheduled but not
+        # yet started: let such tasks start, then cancel them with the others.
+        for _ in range(3):
+            await asyncio.sleep(0)
+            tasks = list(self._tasks)
+            if not tasks:
+                break
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
