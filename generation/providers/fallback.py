@@ -90,6 +90,53 @@ class Ledger:
     run_id: str = ""
 
 
+async def budget_refusal(
+    ledger: Ledger, alias: str, model: str, request: CompletionRequest
+) -> ProviderError | None:
+    """Why the spending budgets refuse a call of ``request`` to ``alias``/``model`` paid by
+    ``ledger`` before it is made, or None. A check that cannot be made refuses the call: money
+    is not spent on a guess."""
+    from generation.costs.budgets import abudget_check_request
+
+    try:
+        await abudget_check_request(
+            user_id=ledger.user_id,
+            project_id=ledger.project_id,
+            provider=alias,
+            model=model,
+            request=request,
+        )
+    except ProviderError as exc:
+        if not exc.provider:
+            exc.provider = alias
+        return exc
+    except Exception as exc:
+        logger.exception("could not check the spending budgets for %s", alias)
+        return ProviderError(
+            ErrorKind.UNAVAILABLE,
+            f"the spending budgets could not be checked ({type(exc).__name__})",
+            provider=alias,
+            retryable=False,
+        )
+    return None
+
+
+def chain_exhausted(reasons: Sequence[str], *, over_budget: bool) -> ProviderError:
+    """The error that ends a chain none of whose providers answered; ``over_budget``: every
+    one was refused by the spending budgets."""
+    if over_budget:
+        return ProviderError(
+            ErrorKind.QUOTA,
+            "no provider may be called within the spending budgets: " + "; ".join(reasons),
+            retryable=False,
+        )
+    return ProviderError(
+        ErrorKind.UNAVAILABLE,
+        "no provider could answer: " + "; ".join(reasons),
+        retryable=False,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptStarted:
     provider: str
@@ -285,52 +332,22 @@ class FallbackStream:
             reason = f"{error.kind.value}: {error.message}"
             reasons.append(f"{alias}: {reason}")
             left = (alias, reason)
-        if self.attempts and all(
-            a.outcome == "skipped" and a.error_kind == ErrorKind.QUOTA for a in self.attempts
-        ):
-            raise ProviderError(
-                ErrorKind.QUOTA,
-                "no provider may be called within the spending budgets: " + "; ".join(reasons),
-                retryable=False,
-            )
-        raise ProviderError(
-            ErrorKind.UNAVAILABLE,
-            "no provider could answer: " + "; ".join(reasons),
-            retryable=False,
+        raise chain_exhausted(
+            reasons,
+            over_budget=bool(self.attempts)
+            and all(
+                a.outcome == "skipped" and a.error_kind == ErrorKind.QUOTA for a in self.attempts
+            ),
         )
 
     async def _over_budget(
         self, alias: str, model: str, request: CompletionRequest
     ) -> ProviderError | None:
-        """Why the ledger's budgets refuse this attempt before it is dispatched, or None.
-
-        Without a ledger nothing is checked. A check that cannot be made refuses the attempt:
-        money is not spent on a guess."""
+        """Why the ledger's budgets refuse this attempt before it is dispatched, or None
+        (without a ledger nothing is checked)."""
         if self.ledger is None:
             return None
-        from generation.costs.budgets import abudget_check_request
-
-        try:
-            await abudget_check_request(
-                user_id=self.ledger.user_id,
-                project_id=self.ledger.project_id,
-                provider=alias,
-                model=model,
-                request=request,
-            )
-        except ProviderError as exc:
-            if not exc.provider:
-                exc.provider = alias
-            return exc
-        except Exception as exc:
-            logger.exception("could not check the spending budgets for %s", alias)
-            return ProviderError(
-                ErrorKind.UNAVAILABLE,
-                f"the spending budgets could not be checked ({type(exc).__name__})",
-                provider=alias,
-                retryable=False,
-            )
-        return None
+        return await budget_refusal(self.ledger, alias, model, request)
 
     async def _attempt(
         self, provider: LLMProvider, request: CompletionRequest, attempt: Attempt

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from django.utils import timezone
 from generation.costs.services import PriceQuote
 from generation.providers.base import (
     CompletionRequest,
-    ErrorKind,
     Finish,
     Message,
     ProviderError,
@@ -47,8 +45,6 @@ from generation.runs.models import Run, RunStatus
 
 if TYPE_CHECKING:
     from generation.runs.fragments import Metrics
-
-logger = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_SECONDS = 1.0
 METRICS_INTERVAL_SECONDS = 0.25
@@ -450,6 +446,7 @@ class RunContext:
         """The non-streaming path (``AURA_STREAMING_ENABLED=false``): ``complete`` on each
         provider of the chain until one answers; the whole text is shown as one chunk."""
         from generation.costs.services import acost_record_create
+        from generation.providers.fallback import budget_refusal, chain_exhausted
         from generation.providers.registry import aget_provider, aresolve_chain
 
         chain = await aresolve_chain(provider)
@@ -478,7 +475,7 @@ class RunContext:
                 "finish_reason": "",
                 "streaming": False,
             }
-            refused = await self._budget_refusal(alias, model, attempt_request)
+            refused = await budget_refusal(self._ledger(), alias, model, attempt_request)
             if refused is not None:
                 attempt.update(
                     outcome="skipped",
@@ -553,41 +550,4 @@ class RunContext:
             return self._settle(
                 [attempt], Finish(completion.finish_reason, usage, completion.model or model)
             )
-        if chain and budget_refusals == len(chain):
-            raise ProviderError(
-                ErrorKind.QUOTA,
-                "no provider may be called within the spending budgets: " + "; ".join(reasons),
-                retryable=False,
-            )
-        raise ProviderError(
-            ErrorKind.UNAVAILABLE,
-            "no provider could answer: " + "; ".join(reasons),
-            retryable=False,
-        )
-
-    async def _budget_refusal(
-        self, alias: str, model: str, request: CompletionRequest
-    ) -> ProviderError | None:
-        """Why the spending budgets refuse a call before it is made (as on the streaming path:
-        a check that cannot be made refuses it), or None."""
-        from generation.costs.budgets import abudget_check_request
-
-        try:
-            await abudget_check_request(
-                user_id=self.run.created_by_id,
-                project_id=self.run.project_id,
-                provider=alias,
-                model=model,
-                request=request,
-            )
-        except ProviderError as exc:
-            return exc
-        except Exception as exc:
-            logger.exception("could not check the spending budgets for %s", alias)
-            return ProviderError(
-                ErrorKind.UNAVAILABLE,
-                f"the spending budgets could not be checked ({type(exc).__name__})",
-                provider=alias,
-                retryable=False,
-            )
-        return None
+        raise chain_exhausted(reasons, over_budget=bool(chain) and budget_refusals == len(chain))
