@@ -97,13 +97,14 @@ def run_snapshot(run_id: UUID | str) -> Snapshot:
     for seq, event, data in rows:
         if seq > run.text_seq:
             tail.append((event, data))
-            last_seq = max(last_seq, seq)
+            last_seq = seq
         if event == "provider_switch":
             switches.append(dict(data))
         elif event == "progress":
             stage = data
-    text = text_from_events(tail, base=run.text)
-    if not run.is_active:
+    if run.is_active:
+        text = text_from_events(tail, base=run.text)
+    else:
         text, stage = run.text, None
     return Snapshot(
         run=run,
