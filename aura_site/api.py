@@ -33,7 +33,7 @@ from aura_site.api_errors import (
 )
 from aura_site.projects.api import router as projects_router
 from aura_site.projects.services import ProjectRuleError
-from generation.providers.api import router as providers_router
+from generation.chain.api import router as providers_router
 from generation.runs.api import router as runs_router
 from generation.scripts.api import router as scripts_router
 

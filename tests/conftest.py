@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -85,6 +86,20 @@ def _seeded_data(request: pytest.FixtureRequest) -> None:
     for label, model_name, module in _SEED_MIGRATIONS:
         if not apps.get_model(label, model_name).objects.exists():
             import_module(module).seed(apps, None)
+
+
+@pytest.fixture
+async def server_loop() -> AsyncIterator[None]:
+    """Inline runs execute on this test's loop, as on Daphne's."""
+    from generation.runs import executions, launch
+
+    launch.note_loop()
+    yield
+    pending = executions.held_tasks()
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=10)
 
 
 @pytest.fixture

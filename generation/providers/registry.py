@@ -7,18 +7,16 @@ Public API::
 
     get_provider(alias) -> LLMProvider                      # sync (reads the credentials table)
     await aget_provider(alias) -> LLMProvider
-    resolve_chain(choice) -> list[str]                      # "auto" or an alias; sync
-    await aresolve_chain(choice) -> list[str]
-    await provider_infos() -> list[ProviderInfo]
+    await aget_providers() -> list[LLMProvider]             # every configured alias, in order
+    configured(alias) -> bool                               # sync
     known_providers() -> list[str]
     UnknownProvider (ValueError)
 
-Every provider choice ends in RuleBased, which always answers.
+Which providers a request tries, and in what order, is policy: ``generation.chain``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
@@ -26,7 +24,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from generation.providers.base import LLMProvider, ProviderInfo
+from generation.providers.base import LLMProvider
 
 RULEBASED = "rulebased"
 OLLAMA = "ollama"
@@ -91,81 +89,15 @@ async def aget_provider(alias: str) -> LLMProvider:
     return _build(alias, overrides)
 
 
-def _chain(choice: str, overrides: dict[str, dict[str, str]]) -> list[str]:
-    choice = (choice or AUTO).strip().lower()
-
-    def configured(alias: str) -> bool:
-        return alias in settings.LLM_PROVIDERS and _build(alias, overrides).is_configured()
-
-    if choice == AUTO:
-        chain = []
-        for alias in settings.AURA_AUTO_CHAIN:
-            if alias == RULEBASED or alias in chain:
-                continue
-            if alias not in settings.LLM_PROVIDERS:
-                raise UnknownProvider(alias)
-            if configured(alias):
-                chain.append(alias)
-    else:
-        _config(choice)
-        chain = [choice]
-        if choice not in (OLLAMA, RULEBASED) and configured(OLLAMA):
-            chain.append(OLLAMA)
-    if RULEBASED in settings.LLM_PROVIDERS and RULEBASED not in chain:
-        chain.append(RULEBASED)
-    return chain
+def all_providers() -> list[LLMProvider]:
+    """Every provider of ``LLM_PROVIDERS``, in its order, with its current options."""
+    overrides = _overrides()
+    return [_build(alias, overrides) for alias in settings.LLM_PROVIDERS]
 
 
-def resolve_chain(choice: str) -> list[str]:
-    """The aliases to try in order. ``auto``: AURA_AUTO_CHAIN's configured providers, then
-    RuleBased; an alias: it, then Ollama if configured, then RuleBased."""
-    return _chain(choice, _overrides())
-
-
-async def aresolve_chain(choice: str) -> list[str]:
+async def aall_providers() -> list[LLMProvider]:
     overrides = await sync_to_async(_overrides)()
-    return _chain(choice, overrides)
-
-
-async def provider_infos() -> list[ProviderInfo]:
-    """What ``GET /api/v1/providers`` shows: every provider, with price and health."""
-    from generation.costs.services import aprice_for
-
-    overrides = await sync_to_async(_overrides)()
-    providers = [_build(alias, overrides) for alias in settings.LLM_PROVIDERS]
-
-    async def healthy(provider: LLMProvider) -> bool:
-        try:
-            return bool(await provider.health())
-        except Exception:
-            return False
-
-    health = await asyncio.gather(*(healthy(p) for p in providers))
-    infos = []
-    for provider, ok in zip(providers, health, strict=True):
-        models = provider.model_names()
-        if provider.name == OLLAMA and hasattr(provider, "tags"):
-            installed = await provider.tags()
-            if installed:
-                models = tuple(dict.fromkeys([*models, *installed]))
-        quote = await aprice_for(provider.alias, models[0] if models else "")
-        infos.append(
-            ProviderInfo(
-                name=provider.alias,
-                label=provider.label or provider.alias,
-                location=provider.location,
-                tier=provider.tier,
-                price_per_1k_input=quote.input_per_1k,
-                price_per_1k_output=quote.output_per_1k,
-                expected_latency_ms=provider.expected_latency_ms,
-                configured=provider.is_configured(),
-                healthy=ok,
-                models=models,
-                supports_streaming=True,
-                how_to_configure=provider.how_to_configure,
-            )
-        )
-    return infos
+    return [_build(alias, overrides) for alias in settings.LLM_PROVIDERS]
 
 
 def reset() -> None:

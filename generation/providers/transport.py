@@ -38,7 +38,6 @@ from generation.providers.base import (
     TextDelta,
     Usage,
 )
-from generation.providers.circuit import CircuitBreaker
 from generation.providers.sse import NDJSONDecoder, SSEDecoder, SSEEvent
 
 MAX_ERROR_BODY = 64 * 1024
@@ -296,9 +295,7 @@ class HTTPProvider(LLMProvider):
         return ProviderError(kind, message, provider=self.alias, **extra)
 
     async def health(self) -> bool:
-        if not self.is_configured():
-            return False
-        return await CircuitBreaker.from_settings().state(self.alias) != "open"
+        return self.is_configured()
 
     def build_call(self, request: CompletionRequest) -> HTTPCall:
         raise NotImplementedError

@@ -1,63 +1,36 @@
-"""Run routes of the API (../shared/API.md §3): start a script run (streamed as SSE, or waited
-for), read a run, follow its events (resumable), cancel it."""
+"""Run routes of the API (../shared/API.md §3): read a run, follow its events (resumable),
+cancel it; and the helpers the products' routes share (``sse_response``, ``run_state``,
+``start_run``, ``run_finished``)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, cast
+from typing import Any, cast
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from ninja import Router, Schema
-from pydantic import ConfigDict, Field, StringConstraints
 
-from aura_site.api_errors import ApiError, correlation_id, error_body
-from generation.runs import runner
-from generation.runs.events import writer_for_loop
+from aura_site.api_errors import ApiError, error_body
+from generation.runs import launch
+from generation.runs.events import TERMINAL_EVENTS, writer_for_loop
 from generation.runs.models import Run, RunStatus
 from generation.runs.selectors import run_for_user, run_snapshot
 from generation.runs.services import (
-    NoProviderAvailable,
+    RunDraft,
     RunLimitExceeded,
     run_cancel,
     run_create,
     run_wait_ended,
-    script_run_prepare,
 )
 from generation.runs.streams import follow_run, sse_stream
 
 router = Router(tags=["runs"])
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True)]
-
-
-class KeyPointIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-    priority: Literal["must", "should", "nice"] = "must"
-
-
-class ScriptRequest(Schema):
-    """A script run (API.md §3). Unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    project: int
-    topic: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
-    audience: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
-    tone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
-    template: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = None
-    persona: int | None = None
-    platform: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "youtube"
-    delivery: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
-    duration_seconds: int = Field(60, ge=10, le=1800)
-    key_points: list[KeyPointIn] = Field(default_factory=list, max_length=20)
-    provider: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "auto"
-    model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
 
 
 class UsageOut(Schema):
@@ -80,6 +53,20 @@ class RunErrorOut(Schema):
     message: str
 
 
+class PartOut(Schema):
+    key: str
+    label: str
+    status: str
+    provider: str
+    model: str
+    text: str
+    usage: UsageOut
+    cost: Decimal
+    progress: int | None
+    result: dict[str, Any]
+    error: RunErrorOut | None
+
+
 class RunOut(Schema):
     id: str
     project: int
@@ -97,6 +84,7 @@ class RunOut(Schema):
     timings: TimingsOut
     error: RunErrorOut | None
     result: dict[str, Any]
+    parts: list[PartOut]
     last_seq: int
     correlation_id: str
 
@@ -137,6 +125,30 @@ def run_state(run_id: UUID | str) -> dict[str, Any]:
         },
         "error": {"code": run.error_code, "message": run.error_message} if run.error_code else None,
         "result": run.result,
+        "parts": [
+            {
+                "key": part.key,
+                "label": part.label,
+                "status": part.status,
+                "provider": part.provider,
+                "model": part.model,
+                "text": part.text,
+                "usage": {
+                    "input_tokens": part.input_tokens,
+                    "output_tokens": part.output_tokens,
+                    "reported": part.usage_reported,
+                },
+                "cost": part.cost,
+                "progress": part.progress,
+                "result": part.result,
+                "error": (
+                    {"code": part.error_code, "message": part.error_message}
+                    if part.error_code
+                    else None
+                ),
+            }
+            for part in snapshot.parts
+        ],
         "last_seq": snapshot.last_seq,
         "correlation_id": run.correlation_id,
     }
@@ -149,32 +161,18 @@ def sse_response(run_id: UUID | str, after: int) -> StreamingHttpResponse:
     return response
 
 
-async def _start(request: HttpRequest, body: ScriptRequest) -> Run:
-    runner.note_loop()
+async def start_run(
+    prepare: Callable[[], RunDraft], with_run: Callable[[Run], None] | None = None
+) -> Run:
+    """Prepare a run (sync: reads the database) and create it on the run writer's thread; the
+    stream limits answer 429 with ``Retry-After``."""
+    launch.note_loop()
     try:
-        draft = await sync_to_async(script_run_prepare)(
-            _caller(request), body.model_dump(), correlation_id=correlation_id(request)
-        )
-        return cast(Run, await writer_for_loop().run_sync(run_create, draft))
+        draft = await sync_to_async(prepare)()
+        create = functools.partial(run_create, draft, with_run=with_run)
+        return cast(Run, await writer_for_loop().run_sync(create))
     except RunLimitExceeded as exc:
         raise ApiError(429, exc.code, exc.message, retry_after=exc.retry_after) from None
-    except NoProviderAvailable as exc:
-        raise ApiError(
-            400 if "Unknown provider" in str(exc) else 503,
-            "invalid_provider" if "Unknown provider" in str(exc) else "no_provider",
-            str(exc),
-            details=[{"field": "provider", "message": str(exc), "type": "invalid"}],
-        ) from None
-
-
-@router.post(
-    "/scripts/stream",
-    response={200: None},
-    summary="Start a script run and stream it as server-sent events",
-)
-async def script_stream(request: HttpRequest, body: ScriptRequest) -> HttpResponseBase:
-    run = await _start(request, body)
-    return sse_response(run.pk, 0)
 
 
 _FAILURE_STATUS = {
@@ -188,11 +186,11 @@ _FAILURE_STATUS = {
 }
 
 
-@router.post("/scripts", response={200: RunOut}, summary="Run a script and wait for it")
-async def script_complete(request: HttpRequest, body: ScriptRequest) -> Any:
-    run = await _start(request, body)
+async def run_finished(request: HttpRequest, run: Run) -> Any:
+    """Wait for ``run`` to end: its state when it succeeded, else the error shape with the run's
+    id and text (409 cancelled, 504 timeout, 503 unavailable or interrupted, 502 otherwise)."""
     async for event in follow_run(run.pk, 0):
-        if event is not None and event.event in ("done", "cancelled", "error"):
+        if event is not None and event.event in TERMINAL_EVENTS:
             break
     state = await sync_to_async(run_state)(run.pk)
     if state["status"] == RunStatus.SUCCEEDED:
@@ -238,14 +236,14 @@ def _after(request: HttpRequest, after: int | None) -> int:
 async def run_events(
     request: HttpRequest, run_id: str, after: int | None = None
 ) -> HttpResponseBase:
-    runner.note_loop()
+    launch.note_loop()
     run, _ = await sync_to_async(run_for_user)(_caller(request), run_id)
     return sse_response(run.pk, _after(request, after))
 
 
 @router.post("/runs/{run_id}/cancel", response=RunOut, summary="Cancel a run (idempotent)")
 async def run_cancel_view(request: HttpRequest, run_id: str) -> Any:
-    runner.note_loop()
+    launch.note_loop()
     run = await run_cancel(_caller(request), run_id)
     if run.is_active:
         run = await run_wait_ended(run.pk, 5)

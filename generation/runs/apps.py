@@ -13,10 +13,9 @@ class RunsConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import request_started
 
-        from generation.runs.handlers import script_handler
-        from generation.runs.kinds import register_kind
+        from generation.runs import launch, maintenance
 
-        register_kind("script", script_handler, default=True)
+        launch.on_loop(maintenance.ensure)
         request_started.connect(_note_server_loop, dispatch_uid="runs-note-loop")
 
 
@@ -25,7 +24,7 @@ async def _note_server_loop(sender: Any, **kwargs: Any) -> None:
     heartbeat and the reaper of this process."""
     from django.core.handlers.asgi import ASGIHandler
 
-    from generation.runs import runner
+    from generation.runs import launch
 
     if isinstance(sender, type) and issubclass(sender, ASGIHandler):
-        runner.note_loop()
+        launch.note_loop()

@@ -37,3 +37,9 @@ def idle_poll_seconds() -> float:
 def cancel_wait_seconds() -> float:
     """How long a cancel request waits for the run to reach its terminal state."""
     return float(getattr(settings, "AURA_RUN_CANCEL_WAIT_SECONDS", 5.0))
+
+
+def step_overdue_seconds() -> float:
+    """A step-mode run whose next step is this late (its timer or message was lost with a
+    process) is relaunched by the reaper."""
+    return float(getattr(settings, "AURA_RUN_STEP_OVERDUE_SECONDS", 30.0))

@@ -24,11 +24,18 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from aura_site.projects.models import Role
-from generation.runs import conf, fanout, fragments, runner
+from generation.runs import conf, fanout, fragments, launch
 from generation.runs.db import db_call
 from generation.runs.events import TERMINAL_EVENTS
+from generation.runs.kinds import KindSpec, UnknownRunKind, spec_for
 from generation.runs.models import Run
-from generation.runs.selectors import Snapshot, run_events_after, run_for_user, run_snapshot
+from generation.runs.selectors import (
+    Snapshot,
+    panel_context,
+    run_events_after,
+    run_for_user,
+    run_snapshot,
+)
 from generation.runs.services import run_cancel
 
 logger = logging.getLogger(__name__)
@@ -45,7 +52,7 @@ class RunConsumer(AsyncWebsocketConsumer):
     _outbox: list[str] | None = None
 
     async def connect(self) -> None:
-        runner.note_loop()
+        launch.note_loop()
         self._reader: asyncio.Task[None] | None = None
         self._subscription: contextlib.AsyncExitStack | None = None
         user = self.scope.get("user")
@@ -65,6 +72,10 @@ class RunConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.run = run
+        try:
+            self.spec: KindSpec | None = spec_for(run.kind)
+        except UnknownRunKind:
+            self.spec = None
         self.can_edit = membership.can(Role.EDITOR)
         await self.accept()
         await self._send_snapshot(await db_call(run_snapshot, run.pk))
@@ -112,7 +123,7 @@ class RunConsumer(AsyncWebsocketConsumer):
                 except TimeoutError:
                     missing = await db_call(run_events_after, self.run.pk, self.last_seq)
                     for stored in missing:
-                        await self._apply(stored.seq, stored.event, stored.data, "")
+                        await self._apply(stored.seq, stored.event, stored.data, "", stored.part)
                         if self._ended:
                             break
                     continue
@@ -125,37 +136,48 @@ class RunConsumer(AsyncWebsocketConsumer):
                 self._outbox = []
                 try:
                     for item in batch:
-                        await self._apply(item["seq"], item["event"], item["data"], item["html"])
+                        await self._apply(
+                            item["seq"],
+                            item["event"],
+                            item["data"],
+                            item["html"],
+                            str(item.get("part") or ""),
+                        )
                 finally:
                     await self._flush_outbox()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            if _disconnected(exc):
+                return
             logger.exception("the live view of run %s failed", self.run.pk)
-            await self.close(code=1011)
+            with contextlib.suppress(Exception):
+                await self.close(code=1011)
 
-    async def _apply(self, seq: int, event: str, data: dict[str, Any], html: str) -> None:
+    async def _apply(
+        self, seq: int, event: str, data: dict[str, Any], html: str, part: str
+    ) -> None:
         if self._ended or seq <= self.last_seq:
             return
         if seq > self.last_seq + 1:
             missing = await db_call(run_events_after, self.run.pk, self.last_seq, seq)
             for stored in missing:
-                await self._show(stored.seq, stored.event, stored.data, "")
+                await self._show(stored.seq, stored.event, stored.data, "", stored.part)
                 if self._ended:
                     return
             if self.last_seq != seq - 1:
                 return
-        await self._show(seq, event, data, html)
+        await self._show(seq, event, data, html, part)
 
-    async def _show(self, seq: int, event: str, data: dict[str, Any], html: str) -> None:
+    async def _show(self, seq: int, event: str, data: dict[str, Any], html: str, part: str) -> None:
         self.last_seq = seq
         if event in TERMINAL_EVENTS:
             await self._flush_outbox()
             snapshot = await db_call(run_snapshot, self.run.pk)
             await self._send_snapshot(snapshot)
             return
-        if not html:
-            html = _fragment_without_metrics(self.run, event, data)
+        if not html and self.spec is not None:
+            html = fragments.render_stored_event(self.run, self.spec, event, data, part)
         if not html:
             return
         if self._outbox is not None:
@@ -173,14 +195,9 @@ class RunConsumer(AsyncWebsocketConsumer):
     async def _send_snapshot(self, snapshot: Snapshot) -> None:
         self.run = snapshot.run
         self.last_seq = max(self.last_seq, snapshot.last_seq)
-        context = fragments.panel_context(
-            snapshot.run,
-            text=snapshot.text,
-            switches=snapshot.switches,
-            stage=fragments.stage_label(snapshot.stage, snapshot.stage_message),
-            can_edit=self.can_edit,
-        )
-        await self.send(text_data=fragments.render_panel(context))
+        if snapshot.spec is not None:
+            context = panel_context(snapshot, can_edit=self.can_edit)
+            await self.send(text_data=fragments.render_panel(snapshot.spec, context))
         if not snapshot.run.is_active:
             self._ended = True
             await self.close(code=1000)
@@ -189,16 +206,7 @@ class RunConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=fragments.render_notice(self.run, text, error=error, oob=True))
 
 
-def _fragment_without_metrics(run: Run, event: str, data: dict[str, Any]) -> str:
-    """A stored event shown after a gap: its text or list item (the next live event brings the
-    metrics)."""
-    from django.template.loader import render_to_string
-
-    base = {"run": run, "oob": True}
-    if event == "chunk":
-        return fragments.text_append_html(run.dom_id, data.get("content", ""))
-    if event == "progress" and data.get("stage") == "reset":
-        return render_to_string(f"{fragments.PANEL}#text_oob", {**base, "text": data.get("text")})
-    if event == "provider_switch":
-        return render_to_string(f"{fragments.PANEL}#switch_oob", {**base, "switch": data})
-    return ""
+def _disconnected(exc: BaseException) -> bool:
+    """Whether ``exc`` only says that the viewer went away (nothing to log)."""
+    name = type(exc).__name__
+    return name in {"Disconnected", "ConnectionClosed", "ConnectionClosedOK", "ClientDisconnected"}

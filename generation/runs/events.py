@@ -7,9 +7,12 @@ run's group ``run.<id>``. So the database always holds a gap-free prefix of each
 viewer that sees a gap in the live messages (the channel layer drops messages when a channel is
 full) can fill it from the database.
 
-A run's terminal event is stored in the same transaction as the conditional update that ends the
-run (``status`` still queued or running), so exactly one terminal event exists per run, whoever
-ends it: the executor, a cancel of a queued run, or the reaper.
+Each event may belong to a part of the run (``RunEvent.part``); checkpoints store the run's
+columns and those of the parts that changed. A run's terminal event is stored in the same
+transaction as the conditional update that ends the run (status still active) and its parts,
+and as the kind's ``on_end``, so exactly one terminal event exists per run, whoever ends it:
+the executor, a cancel of a run no process executes, or the reaper; and the product's own rows
+agree with the run as soon as it has ended.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextvars
+import json
 import logging
 import time
 import weakref
@@ -28,17 +32,43 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from generation.runs import fanout
 from generation.runs.fanout import EVENT_MESSAGE_TYPE
-from generation.runs.models import ACTIVE_STATUSES, Run, RunEvent, RunStatus
+from generation.runs.kinds import KindSpec, UnknownRunKind, spec_for
+from generation.runs.models import (
+    ACTIVE_PART_STATUSES,
+    ACTIVE_STATUSES,
+    Run,
+    RunEvent,
+    RunPart,
+)
 
 logger = logging.getLogger(__name__)
 
 TERMINAL_EVENTS = frozenset({"done", "cancelled", "error"})
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """Columns to store with an event: the run's, and those of the parts that changed."""
+
+    run: dict[str, Any] = field(default_factory=dict)
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Final:
+    """The run's and its parts' last columns, stored with the terminal event."""
+
+    run: dict[str, Any]
+    parts: dict[str, dict[str, Any]]
+    kind: str
+    status: str
 
 
 @dataclass(slots=True)
@@ -47,36 +77,55 @@ class LogItem:
     seq: int
     event: str
     data: dict[str, Any]
+    part: str
     html: str
-    checkpoint: dict[str, Any] | None
-    final: dict[str, Any] | None
+    checkpoint: Checkpoint | None
+    final: Final | None
     future: asyncio.Future[bool] | None
     at: datetime = field(default_factory=timezone.now)
     """When the event happened (stored as ``created_at``), before it waited for the writer."""
 
 
-def event_message(run_id: object, seq: int, event: str, data: dict[str, Any], html: str) -> dict:
+def event_message(
+    run_id: object, seq: int, event: str, data: dict[str, Any], html: str, part: str = ""
+) -> dict:
     return {
         "type": EVENT_MESSAGE_TYPE,
         "run_id": str(run_id),
         "seq": seq,
         "event": event,
+        "part": part,
         "data": data,
         "html": html,
     }
 
 
-def text_from_events(events: Iterable[tuple[str, dict[str, Any]]], base: str = "") -> str:
-    """The text a viewer holds after ``events``: chunks appended, a ``reset`` replacing it."""
-    parts = [base] if base else []
+RESET_STAGE = "reset"
+
+
+def is_reset(event: str, data: dict[str, Any]) -> bool:
+    """A revision that replaces a part's text: ``progress`` (or the kind's stage event) with
+    ``stage: "reset"`` and the new ``text``."""
+    return data.get("stage") == RESET_STAGE and "text" in data
+
+
+def text_from_events(
+    events: Iterable[tuple[str, dict[str, Any]]],
+    base: str = "",
+    chunk_events: Iterable[str] = ("chunk",),
+) -> str:
+    """The text a viewer holds after a part's ``events``: chunks appended, a reset replacing
+    it, a terminal event's ``text`` (the run's text part) replacing it."""
+    names = frozenset(chunk_events)
+    pieces = [base] if base else []
     for event, data in events:
-        if event == "chunk":
-            parts.append(str(data.get("content", "")))
-        elif event == "progress" and data.get("stage") == "reset":
-            parts = [str(data.get("text", ""))]
+        if event in names and "content" in data:
+            pieces.append(str(data.get("content", "")))
+        elif is_reset(event, data):
+            pieces = [str(data.get("text", ""))]
         elif event in TERMINAL_EVENTS and "text" in data:
-            parts = [str(data["text"])]
-    return "".join(parts)
+            pieces = [str(data["text"])]
+    return "".join(pieces)
 
 
 class RunLost(Exception):
@@ -91,7 +140,7 @@ class RunLog:
         run_id: UUID,
         last_seq: int,
         writer: EventWriter,
-        render: Callable[[str, dict[str, Any]], str],
+        render: Callable[[str, dict[str, Any], str], str],
     ) -> None:
         self.run_id = run_id
         self.seq = last_seq
@@ -100,33 +149,40 @@ class RunLog:
         self.lost = False
 
     def append(
-        self, event: str, data: dict[str, Any], *, checkpoint: dict[str, Any] | None = None
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        part: str = "",
+        checkpoint: Checkpoint | None = None,
     ) -> int:
         if self.lost:
             raise RunLost(str(self.run_id))
         self.seq += 1
-        html = self.render(event, data)
+        html = self.render(event, data, part)
         self._writer.put(
-            LogItem(self.run_id, self.seq, event, data, html, checkpoint, None, None), self
+            LogItem(self.run_id, self.seq, event, data, part, html, checkpoint, None, None), self
         )
         return self.seq
 
-    def checkpoint(self, fields: dict[str, Any]) -> None:
-        """Store the run's columns as of the last event, without an event."""
+    def checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store the run's and parts' columns as of the last event, without an event."""
         if not self.lost:
-            self._writer.put(LogItem(self.run_id, self.seq, "", {}, "", fields, None, None), self)
+            self._writer.put(
+                LogItem(self.run_id, self.seq, "", {}, "", "", checkpoint, None, None), self
+            )
 
-    def close_nowait(
-        self, event: str, data: dict[str, Any], final: dict[str, Any]
-    ) -> asyncio.Future[bool]:
-        """Queue the terminal event with the run's final columns; the future says whether it was
+    def close_nowait(self, event: str, data: dict[str, Any], final: Final) -> asyncio.Future[bool]:
+        """Queue the terminal event with the final columns; the future says whether it was
         stored (False: the run had already been ended elsewhere)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if self.lost:
             future.set_result(False)
             return future
         self.seq += 1
-        self._writer.put(LogItem(self.run_id, self.seq, event, data, "", None, final, future), self)
+        self._writer.put(
+            LogItem(self.run_id, self.seq, event, data, "", "", None, final, future), self
+        )
         return future
 
 
@@ -144,7 +200,8 @@ class EventWriter:
     thread): the event batches and the other writes handed to it with ``run_sync`` (starting,
     claiming, reaping runs, a handler's own saves). Event batches go first: between two jobs
     the writer stores whatever events are pending, so a burst of runs starting at once delays
-    live events by one job at most, not by the whole burst.
+    live events by one job at most, not by the whole burst. A job marked ``priority`` (the
+    heartbeat) goes ahead of the other jobs.
     """
 
     def __init__(self) -> None:
@@ -165,10 +222,14 @@ class EventWriter:
         self._items.append((item, log))
         self._wake.set()
 
-    async def run_sync(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Run ``func`` on the writer's database thread, after the events pending then."""
+    async def run_sync(self, func: Callable[..., Any], *args: Any, priority: bool = False) -> Any:
+        """Run ``func`` on the writer's database thread, after the events pending then (and
+        before every job not marked ``priority``, when it is)."""
         future: Future[Any] = asyncio.get_running_loop().create_future()
-        self._jobs.append((func, args, future))
+        if priority:
+            self._jobs.appendleft((func, args, future))
+        else:
+            self._jobs.append((func, args, future))
         self._wake.set()
         return await future
 
@@ -230,7 +291,7 @@ class EventWriter:
         for item, log in batch:
             if item.run_id in lost_runs:
                 log.lost = True
-        await _publish([item for item, _ in stored])
+        await publish_many([item for item, _ in stored])
         for item, _ in batch:
             if item.future is not None and not item.future.done():
                 item.future.set_result(finals.get((item.run_id, item.seq), False))
@@ -295,35 +356,76 @@ def _store(
     stored: list[tuple[LogItem, RunLog]] = []
     lost: set[UUID] = set()
     finals: dict[tuple[UUID, int], bool] = {}
-    checkpoints: dict[UUID, dict[str, Any]] = {}
+    checkpoints: dict[UUID, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {}
     for item, log in batch:
         if item.run_id in lost:
             continue
         if item.final is not None:
             checkpoints.pop(item.run_id, None)
-            updated = Run.objects.filter(pk=item.run_id, status__in=ACTIVE_STATUSES).update(
-                **item.final, text_seq=item.seq
-            )
-            finals[(item.run_id, item.seq)] = bool(updated)
-            if not updated:
+            ended = _store_final(item.run_id, item.seq, item.final)
+            finals[(item.run_id, item.seq)] = ended
+            if not ended:
                 lost.add(item.run_id)
                 continue
         elif item.checkpoint is not None:
-            checkpoints[item.run_id] = {**item.checkpoint, "text_seq": item.seq}
+            run_fields, part_fields = checkpoints.setdefault(item.run_id, ({}, {}))
+            if item.checkpoint.run:
+                run_fields.update(item.checkpoint.run, text_seq=item.seq)
+            for key, fields in item.checkpoint.parts.items():
+                part_fields.setdefault(key, {}).update(fields, text_seq=item.seq)
         if not item.event:
             continue
         rows.append(item)
         stored.append((item, log))
-    for run_id, fields in checkpoints.items():
+    for run_id, (run_fields, part_fields) in checkpoints.items():
         if run_id in lost:
             continue
-        if not Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(**fields):
+        active = Run.objects.filter(pk=run_id, status__in=ACTIVE_STATUSES)
+        if not (active.update(**run_fields) if run_fields else active.exists()):
             lost.add(run_id)
+            continue
+        for key, fields in part_fields.items():
+            part_save(run_id, key, fields)
     if lost:
         rows = [row for row in rows if row.run_id not in lost]
         stored = [pair for pair in stored if pair[0].run_id not in lost]
     _insert_events(rows)
     return stored, lost, finals
+
+
+def part_save(run_id: UUID, key: str, fields: dict[str, Any]) -> None:
+    """Store a part's columns, creating its row the first time."""
+    if not RunPart.objects.filter(run_id=run_id, key=key).update(**fields):
+        RunPart.objects.create(run_id=run_id, key=key, **fields)
+
+
+def _store_final(run_id: UUID, seq: int, final: Final) -> bool:
+    updated = Run.objects.filter(pk=run_id, status__in=ACTIVE_STATUSES).update(
+        **final.run, text_seq=seq
+    )
+    if not updated:
+        return False
+    for key, fields in final.parts.items():
+        part_save(run_id, key, {**fields, "text_seq": seq})
+    run_ended(run_id, final.kind, final.status)
+    return True
+
+
+def run_ended(run_id: UUID, kind: str, status: str) -> None:
+    """Call the kind's ``on_end`` inside the ending's transaction (in a savepoint of its own:
+    a product's failure is logged and never undoes the ending)."""
+    try:
+        spec: KindSpec | None = spec_for(kind)
+    except UnknownRunKind:
+        spec = None
+    if spec is None or spec.on_end is None:
+        return
+    run = Run.objects.select_related("project").get(pk=run_id)
+    try:
+        with transaction.atomic():
+            spec.on_end(run, status)
+    except Exception:
+        logger.exception("the %s kind's on_end failed for run %s", kind, run_id)
 
 
 def _insert_events(items: list[LogItem]) -> None:
@@ -336,13 +438,15 @@ def _insert_events(items: list[LogItem]) -> None:
     data = meta.get_field("data")
     created = meta.get_field("created_at")
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(name) for name in ("run_id", "seq", "event", "data", "created_at"))
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608
+    names = ("run_id", "seq", "event", "part", "data", "created_at")
+    columns = ", ".join(quote(name) for name in names)
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)"  # noqa: S608
     params = [
         (
             run.get_db_prep_value(item.run_id, connection),
             item.seq,
             item.event,
+            item.part,
             data.get_db_prep_value(item.data, connection),
             created.get_db_prep_value(item.at, connection),
         )
@@ -352,10 +456,15 @@ def _insert_events(items: list[LogItem]) -> None:
         cursor.executemany(sql, params)
 
 
-async def _publish(items: list[LogItem]) -> None:
+def jsonable(value: Any) -> Any:
+    """``value`` as it reads back from a JSON column (dates, decimals and UUIDs as strings)."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+async def publish_many(items: list[LogItem]) -> None:
     if items:
         await fanout.publish(
-            [event_message(i.run_id, i.seq, i.event, i.data, i.html) for i in items]
+            [event_message(i.run_id, i.seq, i.event, i.data, i.html, i.part) for i in items]
         )
 
 
@@ -373,21 +482,72 @@ def writer_for_loop() -> EventWriter:
     return writer
 
 
-def append_terminal_event(
+@dataclass(slots=True)
+class Ended:
+    """A run ended by ``end_without_executor``: publish its terminal event after the call."""
+
+    run: Run
+    seq: int
+    event: str
+    data: dict[str, Any]
+
+
+def texts_from_rows(
+    run: Run,
+    parts: Iterable[RunPart],
+    rows: Iterable[tuple[int, str, str, dict[str, Any]]],
+    spec: KindSpec | None,
+) -> tuple[str, dict[str, str]]:
+    """The run's text and each part's, from their stored checkpoints and the events after them
+    (``rows``: seq, event, part, data, in order). Events of no part (the run's own, and those
+    stored before runs had parts) belong to the text part."""
+    rows = list(rows)
+    chunk_events = spec.chunk_events if spec is not None else frozenset({"chunk"})
+    text_part = spec.text_part if spec is not None else "main"
+    texts = {}
+    for part in parts:
+        tail = [
+            (event, data)
+            for seq, event, key, data in rows
+            if seq > part.text_seq and (key == part.key or (not key and part.key == text_part))
+        ]
+        texts[part.key] = text_from_events(tail, base=part.text, chunk_events=chunk_events)
+    run_tail = [
+        (event, data)
+        for seq, event, key, data in rows
+        if seq > run.text_seq and (key == text_part or not key)
+    ]
+    return text_from_events(run_tail, base=run.text, chunk_events=chunk_events), texts
+
+
+def stored_texts(run: Run, spec: KindSpec | None) -> tuple[str, dict[str, str]]:
+    """The run's text and each part's, from their checkpoints and the events stored after."""
+    parts = list(RunPart.objects.filter(run_id=run.pk))
+    since = min([run.text_seq, *(part.text_seq for part in parts)])
+    rows = (
+        run.events.filter(seq__gt=since).order_by("seq").values_list("seq", "event", "part", "data")
+    )
+    return texts_from_rows(run, parts, rows, spec)
+
+
+def end_without_executor(
     run_id: UUID,
     *,
     expect: Iterable[str],
+    status: str,
     event: str,
     data_for: Callable[[Run, str], dict[str, Any]],
-    fields_for: Callable[[Run, str], dict[str, Any]],
+    fields: dict[str, Any],
+    part_status: str,
+    part_error: tuple[str, str] = ("", ""),
     only_if: Callable[[Run], bool] | None = None,
-) -> tuple[Run, int, dict[str, Any]] | None:
+) -> Ended | None:
     """End a run that no process of ours is executing (sync; call inside no transaction).
 
-    In one transaction: if the run's status is in ``expect``, its text is rebuilt from its stored
-    events, ``fields_for(run, text)`` is saved, and the terminal event ``data_for(run, text)`` is
-    stored with the next seq. Returns (run, seq, data), or None when the run was not in
-    ``expect`` (someone else ended it). Publish the event after the call returns.
+    In one transaction: if the run's status is in ``expect`` (and ``only_if(run)``), its text
+    and its parts' are rebuilt from the stored events, active parts end as ``part_status``, the
+    run takes ``status`` and ``fields``, the terminal event ``data_for(run, text)`` is stored
+    with the next seq, and the kind's ``on_end`` runs. None when someone else ended it first.
     """
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(pk=run_id).first()
@@ -395,17 +555,39 @@ def append_terminal_event(
             return None
         if only_if is not None and not only_if(run):
             return None
+        try:
+            spec: KindSpec | None = spec_for(run.kind)
+        except UnknownRunKind:
+            spec = None
         last_seq = run.events.aggregate(last=Max("seq"))["last"] or 0
-        tail = run.events.filter(seq__gt=run.text_seq).order_by("seq").values_list("event", "data")
-        text = text_from_events(tail, base=run.text)
-        fields = fields_for(run, text)
-        data = data_for(run, text)
-        fields["text_seq"] = last_seq + 1
-        Run.objects.filter(pk=run_id).update(**fields)
-        RunEvent.objects.create(run=run, seq=last_seq + 1, event=event, data=data)
-        for name, value in fields.items():
+        text, part_texts = stored_texts(run, spec)
+        now = timezone.now()
+        seq = last_seq + 1
+        for key, part_text in part_texts.items():
+            RunPart.objects.filter(run_id=run.pk, key=key).update(text=part_text, text_seq=seq)
+        RunPart.objects.filter(run_id=run.pk, status__in=ACTIVE_PART_STATUSES).update(
+            status=part_status,
+            finished_at=now,
+            error_code=part_error[0],
+            error_message=part_error[1],
+        )
+        columns = {
+            **fields,
+            "status": status,
+            "text": text,
+            "text_seq": seq,
+            "finished_at": now,
+            "wake_at": None,
+            "lease_owner": "",
+            "lease_until": None,
+        }
+        Run.objects.filter(pk=run_id).update(**columns)
+        for name, value in columns.items():
             setattr(run, name, value)
-        return run, last_seq + 1, data
+        data = data_for(run, text)
+        RunEvent.objects.create(run=run, seq=seq, event=event, data=data)
+        run_ended(run.pk, run.kind, status)
+        return Ended(run, seq, event, data)
 
 
 async def publish_event(run_id: object, seq: int, event: str, data: dict[str, Any]) -> None:

@@ -1,34 +1,39 @@
-"""``execute_run(run_id)``: one coroutine that carries a run from queued to its terminal event.
+"""``execute_run(run_id)``: one coroutine that carries a coroutine-mode run from queued to its
+terminal event.
 
-It claims the run (queued -> running, so two launchers never both execute it), calls the
-handler registered for the run's kind with a ``RunContext`` under ``AURA_STREAM_TIMEOUT_SECONDS``
-and ends the run with exactly one of ``done``, ``cancelled`` or ``error``, keeping the text
-produced so far and the cost of the tokens generated. A cancel cancels this task: the provider's
-HTTP response is closed by the cancellation. A run ended elsewhere while it executes (the reaper
-thought its process dead) is abandoned without a second terminal event.
+It claims the run (queued -> running, so two launchers never both execute it), calls its kind's
+handler with a ``RunContext`` under the kind's time limit (default
+``AURA_STREAM_TIMEOUT_SECONDS``) and ends the run with exactly one of ``done``, ``cancelled`` or
+``error``, keeping every part's text and the cost of the tokens generated, parts still active
+ending with the run. A cancel cancels this task: every part's provider response is closed by
+the cancellation. A run ended elsewhere while it executes (the reaper thought its process
+dead) is abandoned without a second terminal event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
 from generation.providers.base import ProviderError
-from generation.runs import fragments, runner
-from generation.runs.context import RunContext, RunFailed
-from generation.runs.events import RunLog, RunLost, writer_for_loop
-from generation.runs.kinds import UnknownRunKind, handler_for
-from generation.runs.models import Run, RunStatus
+from generation.runs import control, executions, fragments
+from generation.runs.context import RunContext
+from generation.runs.errors import PartTimedOut, RunFailed
+from generation.runs.events import EventWriter, Final, RunLog, RunLost, jsonable, writer_for_loop
+from generation.runs.kinds import DoneInfo, KindSpec, UnknownRunKind, spec_for
+from generation.runs.models import PartStatus, Run, RunPart, RunStatus
 
 logger = logging.getLogger(__name__)
 
 
-def _claim(run_id: UUID, worker: str) -> tuple[Run, int] | None:
+def _claim(run_id: UUID, worker: str) -> tuple[Run, list[RunPart], int] | None:
     now = timezone.now()
     claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
         status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker
@@ -36,47 +41,76 @@ def _claim(run_id: UUID, worker: str) -> tuple[Run, int] | None:
     if not claimed:
         return None
     run = Run.objects.select_related("project").annotate(last_seq=Max("events__seq")).get(pk=run_id)
-    return run, run.last_seq or 0
+    parts = list(RunPart.objects.filter(run_id=run_id))
+    return run, parts, run.last_seq or 0
+
+
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _slots_of_loop() -> asyncio.Semaphore:
+    """At most AURA_MAX_CONCURRENT_STREAMS runs execute at once on this loop."""
+    loop = asyncio.get_running_loop()
+    semaphore = _slots.get(loop)
+    if semaphore is None:
+        semaphore = asyncio.Semaphore(settings.AURA_MAX_CONCURRENT_STREAMS)
+        _slots[loop] = semaphore
+    return semaphore
 
 
 async def execute_run(run_id: UUID | str) -> None:
     run_uuid = run_id if isinstance(run_id, UUID) else UUID(str(run_id))
-    runner.ensure_maintenance()
     writer = writer_for_loop()
-    async with runner.slots():
-        claimed = await writer.run_sync(_claim, run_uuid, runner.worker_id())
+    async with _slots_of_loop():
+        claimed = await writer.run_sync(_claim, run_uuid, executions.worker_id())
         if claimed is None:
             return
-        run, last_seq = claimed
+        run, parts, last_seq = claimed
         task = asyncio.current_task()
         assert task is not None
-        execution = runner.Execution(run.pk, task, asyncio.get_running_loop())
-        runner.register(execution)
-        await runner.control_subscribe(run.pk)
+        execution = executions.Execution(run.pk, task, asyncio.get_running_loop())
+        executions.register(execution)
+        await control.subscribe(run.pk)
         try:
-            await _execute(run, last_seq, execution, writer)
+            await _execute(run, parts, last_seq, execution, writer)
         finally:
-            runner.unregister(execution)
-            await runner.control_unsubscribe(run.pk)
+            executions.unregister(execution)
+            await control.unsubscribe(run.pk)
 
 
-async def _execute(run: Run, last_seq: int, execution: runner.Execution, writer: Any) -> None:
-    from django.conf import settings
-
-    log = RunLog(run.pk, last_seq, writer, render=lambda event, data: "")
-    ctx = RunContext(run, log)
-    dom_id = run.dom_id
-    log.render = lambda event, data: fragments.render_event(
-        run, ctx.metrics_for(event), event, data, dom_id
-    )
+async def _execute(
+    run: Run,
+    parts: list[RunPart],
+    last_seq: int,
+    execution: executions.Execution,
+    writer: EventWriter,
+) -> None:
+    spec: KindSpec | None
+    unknown = ""
+    try:
+        spec = spec_for(run.kind)
+    except UnknownRunKind as exc:
+        spec = None
+        unknown = str(exc)
+    log = RunLog(run.pk, last_seq, writer, render=lambda event, data, part: "")
+    if spec is None or spec.handler is None:
+        fallback = KindSpec(name=run.kind, label=run.kind, handler=_no_handler)
+        ctx = RunContext(run, log, fallback, parts)
+        message = unknown if spec is None else f"Runs of kind {run.kind!r} execute in steps."
+        await _end(ctx, execution, "error", code="unknown_kind", message=message)
+        return
+    ctx = RunContext(run, log, spec, parts)
+    log.render = lambda event, data, part: fragments.render_live_event(ctx, event, data, part)
     if run.cancel_requested:
         execution.cancel_requested = True
         await _end(ctx, execution, "cancelled")
         return
+    seconds = spec.timeout_seconds or settings.AURA_STREAM_TIMEOUT_SECONDS
     try:
-        handler = handler_for(run.kind)
-        async with asyncio.timeout(settings.AURA_STREAM_TIMEOUT_SECONDS):
-            extra = await handler(ctx)
+        async with asyncio.timeout(seconds):
+            extra = await spec.handler(ctx)
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None:
@@ -90,7 +124,6 @@ async def _execute(run: Run, last_seq: int, execution: runner.Execution, writer:
     except RunLost:
         return
     except TimeoutError:
-        seconds = settings.AURA_STREAM_TIMEOUT_SECONDS
         await _end(
             ctx,
             execution,
@@ -99,14 +132,14 @@ async def _execute(run: Run, last_seq: int, execution: runner.Execution, writer:
             message=f"The run took longer than {seconds:g} seconds and was stopped.",
         )
         return
+    except PartTimedOut as exc:
+        await _end(ctx, execution, "error", code=exc.code, message=exc.message)
+        return
     except ProviderError as exc:
         await _end(ctx, execution, "error", code=exc.kind.value, message=str(exc))
         return
     except RunFailed as exc:
         await _end(ctx, execution, "error", code=exc.code, message=exc.message)
-        return
-    except UnknownRunKind as exc:
-        await _end(ctx, execution, "error", code="unknown_kind", message=str(exc))
         return
     except Exception:
         logger.exception("run %s failed", run.pk)
@@ -117,9 +150,20 @@ async def _execute(run: Run, last_seq: int, execution: runner.Execution, writer:
     await _end(ctx, execution, "done", extra=extra)
 
 
+async def _no_handler(ctx: RunContext) -> dict[str, Any]:
+    return {}
+
+
+_PART_ENDINGS = {
+    "done": PartStatus.SUCCEEDED,
+    "cancelled": PartStatus.CANCELLED,
+    "error": PartStatus.FAILED,
+}
+
+
 async def _end(
     ctx: RunContext,
-    execution: runner.Execution,
+    execution: executions.Execution,
     event: str,
     *,
     code: str = "",
@@ -129,8 +173,11 @@ async def _end(
     execution.finishing = True
     ctx.flush()
     run = ctx.run
+    spec: KindSpec = ctx.spec
     now = timezone.now()
-    fields = ctx.state_fields()
+    part_status = PartStatus.TIMED_OUT if code == "timeout" else _PART_ENDINGS[event]
+    parts = ctx.final_parts(part_status, code, message)
+    fields = ctx.run_columns()
     text = fields["text"]
     usage = {
         "input_tokens": fields["input_tokens"],
@@ -147,27 +194,31 @@ async def _end(
     tps = round(fields["output_tokens"] / streaming_seconds, 2) if streaming_seconds > 0 else 0.0
     data: dict[str, Any]
     if event == "done":
-        extra = dict(extra or {})
-        fields.update(status=RunStatus.SUCCEEDED, result=_jsonable(extra))
-        data = {
-            "run_id": str(run.pk),
-            "script_id": extra.pop("script_id", None),
-            "text": text,
-            "provider": fields["provider"],
-            "model": fields["model"],
-            "usage": usage,
-            "cost": cost,
-            "ttft_ms": ttft_ms,
-            "tokens_per_second": tps,
-            "duration_ms": duration_ms,
-            "validation": extra.pop("validation", None),
-        }
-        data.update(_jsonable(extra))
+        status = RunStatus.SUCCEEDED
+        result = jsonable(dict(extra or {}))
+        fields.update(status=status, result=result)
+        data = spec.done_fields(
+            DoneInfo(
+                run_id=str(run.pk),
+                text=text,
+                provider=fields["provider"],
+                model=fields["model"],
+                usage=usage,
+                cost=cost,
+                ttft_ms=ttft_ms,
+                tokens_per_second=tps,
+                duration_ms=duration_ms,
+                part_costs={key: str(columns["cost"]) for key, columns in parts.items()},
+                extra=result,
+            )
+        )
     elif event == "cancelled":
-        fields.update(status=RunStatus.CANCELLED, cancel_requested=True)
+        status = RunStatus.CANCELLED
+        fields.update(status=status, cancel_requested=True)
         data = {"run_id": str(run.pk), "text": text, "usage": usage, "cost": cost}
     else:
-        fields.update(status=RunStatus.FAILED)
+        status = RunStatus.FAILED
+        fields.update(status=status)
         data = {
             "code": code,
             "message": message,
@@ -175,14 +226,6 @@ async def _end(
             "text": text,
         }
     try:
-        await ctx.close(event, data, fields)
+        await ctx.close(event, data, Final(run=fields, parts=parts, kind=run.kind, status=status))
     except RunLost:
         return
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-
-    from django.core.serializers.json import DjangoJSONEncoder
-
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))

@@ -1,36 +1,33 @@
-"""HTML of a run for pages and WebSocket messages, rendered from ``templates/runs/panel.html``.
+"""HTML of a run for pages and WebSocket messages, from its kind's panel template.
 
-Live messages are out-of-band fragments for htmx's ws extension: text appended to the text
-element (``beforeend``), the metrics block, the stage line and the provider-switch list swapped
-by id, and the whole panel swapped (``outerHTML``) for the snapshot and when the run ends.
+A kind's panel template (``KindSpec.panel``) has the partials ``panel`` (the whole run: the
+snapshot and the closing swap) and ``live`` (the panel inside its WebSocket connection); the
+partials every panel shares (the stage line, the provider switches, a notice, a part's text)
+are in ``templates/runs/fragments.html``.
 
-The two fragments sent many times a second per run, the text append and the metrics block, are
-built here in Python (``text_append_html``, ``metrics_html``); the panel template includes the
-same metrics block through the ``run_metrics`` tag, so the page and the live view share one
-source. Every value is escaped.
+Live messages are out-of-band fragments for htmx's ws extension: a part's text appended to its
+text element (``beforeend``), its metrics block, the stage line and the provider-switch list
+swapped by id, and the whole panel swapped (``outerHTML``) for the snapshot and when the run
+ends. The two fragments sent many times a second per part, the text append and the metrics
+block, are built here in Python (``text_append_html``, ``metrics_html``); the panel templates
+include the same metrics block through the ``run_metrics`` tag, so the page and the live view
+share one source. Every value is escaped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from html import escape
 from typing import Any
 
 from django.template.loader import render_to_string
 
+from generation.runs.kinds import KindSpec
 from generation.runs.models import Run, RunStatus
 
-PANEL = "runs/panel.html"
-
-_STAGE_LABELS = {
-    "loading_persona": "Loading the persona",
-    "generating": "Writing",
-    "validating": "Checking the script",
-    "saving": "Saving",
-    "revising": "Revising",
-    "reset": "Revising",
-}
+SHARED = "runs/fragments.html"
 
 
 @dataclass(slots=True)
@@ -50,7 +47,7 @@ class Metrics:
 
     @property
     def active(self) -> bool:
-        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUBMITTED)
 
     @property
     def status_label(self) -> str:
@@ -84,50 +81,65 @@ def metrics_of(run: Run) -> Metrics:
     )
 
 
-def stage_label(stage: str, message: str) -> str:
-    return message or _STAGE_LABELS.get(stage, stage)
-
-
-def panel_context(
-    run: Run,
-    *,
-    text: str,
-    switches: list[dict[str, Any]],
-    stage: str = "",
-    can_edit: bool = False,
-    notice: str = "",
-) -> dict[str, Any]:
-    return {
-        "run": run,
-        "m": metrics_of(run),
-        "text": text,
-        "switches": switches,
-        "stage": stage,
-        "can_edit": can_edit,
-        "notice": notice,
-    }
-
-
-def render_panel(context: dict[str, Any]) -> str:
-    return render_to_string(f"{PANEL}#panel", context)
-
-
-def render_live(context: dict[str, Any]) -> str:
-    return render_to_string(f"{PANEL}#live", context)
-
-
-def render_notice(run: Run, notice: str, *, error: bool = False, oob: bool = False) -> str:
-    return render_to_string(
-        f"{PANEL}#notice", {"run": run, "notice": notice, "notice_error": error, "oob": oob}
+def live_metrics_of(view: Any) -> Metrics:
+    """The run's metrics while it executes (``view`` is its ``RunContext``)."""
+    run = view.run
+    _, out, _ = view.usage_totals()
+    provider, model = view.current_provider()
+    ttft = None
+    if run.first_token_at is not None and run.started_at is not None:
+        ttft = int((run.first_token_at - run.started_at).total_seconds() * 1000)
+    return Metrics(
+        status=RunStatus.RUNNING,
+        provider=provider,
+        model=model,
+        tokens=out,
+        expected_tokens=run.expected_tokens,
+        tokens_per_second=view.live_tokens_per_second(),
+        ttft_ms=ttft,
+        cost=view.cost_total(),
+        expected_cost=run.expected_cost,
     )
 
 
+@dataclass(slots=True)
+class PartView:
+    """A part as a page shows it: its stored columns and its text as of the snapshot."""
+
+    key: str
+    label: str
+    position: int
+    status: str
+    status_label: str
+    provider: str
+    model: str
+    text: str
+    input_tokens: int
+    output_tokens: int
+    usage_reported: bool
+    cost: Decimal
+    progress: int | None
+    result: dict[str, Any]
+    operation: dict[str, Any]
+    error_code: str
+    error_message: str
+    dom_id: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ("waiting", "running", "submitted")
+
+
 def text_append_html(dom_id: str, content: object) -> str:
-    """The fragment that appends ``content`` to the run's text."""
+    """The fragment that appends ``content`` to the text of the part whose dom id is
+    ``dom_id``."""
     return f'<div id="{dom_id}-text" hx-swap-oob="beforeend">{escape(str(content))}</div>'
 
 
-def _money(value: Decimal) -> str:
+def money(value: Decimal) -> str:
     return format(value, "f")
 
 
@@ -162,12 +174,10 @@ def metrics_html(dom_id: str, m: Metrics, *, oob: bool = False) -> str:
             dom_id,
             "cost",
             "cost",
-            f"${_money(m.cost)}",
+            f"${money(m.cost)}",
             "Cost so far" if m.active else "Cost",
         ),
-        _metric(
-            dom_id, "expected", "expected_cost", f"${_money(m.expected_cost)}", "Expected cost"
-        ),
+        _metric(dom_id, "expected", "expected_cost", f"${money(m.expected_cost)}", "Expected cost"),
     ]
     if not m.active:
         duration = f"{m.duration_ms} ms" if m.duration_ms is not None else "—"
@@ -180,28 +190,92 @@ def metrics_html(dom_id: str, m: Metrics, *, oob: bool = False) -> str:
     return "".join(parts)
 
 
-def render_event(
-    run: Run, metrics: Metrics | None, event: str, data: dict[str, Any], dom_id: str = ""
-) -> str:
-    """The out-of-band fragments that show one live event (terminal events: see consumers).
-    A chunk carries the metrics block only when ``metrics`` is given (a few times a second)."""
-    dom_id = dom_id or run.dom_id
-    if event == "chunk":
-        html = text_append_html(dom_id, data.get("content", ""))
-        if metrics is not None:
-            html += metrics_html(dom_id, metrics, oob=True)
+# ---- pages and snapshots -----------------------------------------------------------------
+
+
+def render_panel(spec: KindSpec, context: dict[str, Any]) -> str:
+    return render_to_string(f"{spec.panel}#panel", context)
+
+
+def render_live(spec: KindSpec, context: dict[str, Any]) -> str:
+    return render_to_string(f"{spec.panel}#live", context)
+
+
+def render_notice(run: Run, notice: str, *, error: bool = False, oob: bool = False) -> str:
+    return render_to_string(
+        f"{SHARED}#notice", {"run": run, "notice": notice, "notice_error": error, "oob": oob}
+    )
+
+
+# ---- live events ---------------------------------------------------------------------------
+
+
+def render_live_event(view: Any, event: str, data: dict[str, Any], part: str) -> str:
+    """The out-of-band fragments that show one live event of a run being executed (``view``
+    is its ``RunContext``). Terminal events are shown by a whole-panel swap (the consumer's)."""
+    spec: KindSpec = view.spec
+    run: Run = view.run
+    if part and event == spec.events_of(part).chunk:
+        html = text_append_html(spec.dom_id_of(run.dom_id, part), data.get("content", ""))
+        if view.metrics_due(part):
+            html += live_metrics_html(view, part)
         return html
-    base = {"run": run, "m": metrics, "oob": True}
-    metrics_block = metrics_html(dom_id, metrics, oob=True) if metrics is not None else ""
-    if event == "progress":
+    if spec.live is not None:
+        return spec.live(view, event, data, part)
+    return default_live(view, event, data, part)
+
+
+def live_metrics_html(view: Any, part: str) -> str:
+    spec: KindSpec = view.spec
+    if spec.live_metrics is not None:
+        return spec.live_metrics(view, part)
+    return metrics_html(view.run.dom_id, live_metrics_of(view), oob=True)
+
+
+def default_live(view: Any, event: str, data: dict[str, Any], part: str) -> str:
+    """The stage line (and a reset part's text) for the stage event, the switch list for
+    ``provider_switch``, the metrics for ``run``; nothing for the rest."""
+    spec: KindSpec = view.spec
+    run: Run = view.run
+    live = hasattr(view, "metrics_due")
+    metrics = live_metrics_html(view, part) if live else ""
+    if event == spec.stage_event:
         stage = str(data.get("stage", ""))
-        label = stage_label(stage, str(data.get("message", "")))
-        html = render_to_string(f"{PANEL}#stage", {**base, "stage": label})
-        if stage == "reset":
-            html += render_to_string(f"{PANEL}#text_oob", {**base, "text": data.get("text", "")})
-        return html + metrics_block
+        html = ""
+        if stage == "reset" and "text" in data:
+            html += text_replace_html(
+                spec.dom_id_of(run.dom_id, part or spec.text_part or ""), data
+            )
+        if not part:
+            label = spec.stage_label(stage, str(data.get("message", "")))
+            html += render_to_string(f"{SHARED}#stage", {"run": run, "stage": label, "oob": True})
+        return html + metrics
     if event == "provider_switch":
-        return render_to_string(f"{PANEL}#switch_oob", {**base, "switch": data})
+        return render_to_string(f"{SHARED}#switch_oob", {"run": run, "switch": data})
     if event == "run":
-        return metrics_block
+        return metrics
     return ""
+
+
+def text_replace_html(dom_id: str, data: dict[str, Any]) -> str:
+    return render_to_string(f"{SHARED}#text_oob", {"dom_id": dom_id, "text": data.get("text", "")})
+
+
+@dataclass(slots=True)
+class StoredView:
+    """A run as a viewer that missed live messages rebuilds it from stored events (no live
+    metrics: the next live event brings them)."""
+
+    run: Run
+    spec: KindSpec
+
+
+def render_stored_event(
+    run: Run, spec: KindSpec, event: str, data: dict[str, Any], part: str
+) -> str:
+    view = StoredView(run, spec)
+    if part and event == spec.events_of(part).chunk:
+        return text_append_html(spec.dom_id_of(run.dom_id, part), data.get("content", ""))
+    if spec.live is not None:
+        return spec.live(view, event, data, part)
+    return default_live(view, event, data, part)

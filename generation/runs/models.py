@@ -1,8 +1,16 @@
 """Runs: the one unit of long work (a script draft, a roundtable session, a video job).
 
-A run belongs to a project. Its events (``RunEvent``) form an ordered log, ``seq`` 1, 2, 3, ...
-with no gaps, which every viewer replays; the run row holds the current state, with the text
-checkpointed at least every second (``text_seq`` is the last event the stored text includes).
+A run belongs to a project and is of a registered kind (``generation.runs.kinds``). It holds one
+or more named parts (``RunPart``: ``main`` for a script; an agent, the debate, the synthesis
+for a roundtable; a provider attempt for a video job), each with its own status, provider,
+text, usage, cost, progress and result; the run keeps the totals. Its events (``RunEvent``,
+each tagged with its part or none) form an ordered log, ``seq`` 1, 2, 3, ... with no gaps,
+which every viewer replays; run and parts hold the current state, their text checkpointed at
+least every second (``text_seq`` is the last event the stored text includes).
+
+A run of a kind in step mode also carries ``wake_at`` (when its next step is due), ``step``
+(how many steps were stored), ``state`` (the kind's own state between steps) and, while a step
+executes, a lease (``lease_owner`` until ``lease_until``).
 """
 
 from __future__ import annotations
@@ -16,24 +24,20 @@ from django.urls import reverse
 from django.utils import timezone
 
 from aura_site.projects.models import Project
-
-
-class RunKind(models.TextChoices):
-    SCRIPT = "script", "Script"
-    ROUNDTABLE = "roundtable", "Roundtable"
-    VIDEO = "video", "Video"
+from generation.runs.kinds import kind_label
 
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
+    SUBMITTED = "submitted", "Submitted"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     INTERRUPTED = "interrupted", "Interrupted"
 
 
-ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUBMITTED)
 TERMINAL_STATUSES = (
     RunStatus.SUCCEEDED,
     RunStatus.FAILED,
@@ -45,7 +49,7 @@ TERMINAL_STATUSES = (
 class Run(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
-    kind = models.CharField(max_length=20, choices=RunKind.choices, default=RunKind.SCRIPT)
+    kind = models.CharField(max_length=40, help_text="A registered run kind.")
     status = models.CharField(
         max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
     )
@@ -76,11 +80,28 @@ class Run(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker_id = models.CharField(max_length=120, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    wake_at = models.DateTimeField(
+        null=True, blank=True, help_text="Step mode: when the next step is due."
+    )
+    step = models.PositiveIntegerField(default=0, help_text="Step mode: steps stored so far.")
+    state = models.JSONField(
+        default=dict, blank=True, help_text="Step mode: the kind's own state between steps."
+    )
+    lease_owner = models.CharField(max_length=120, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-queued_at"]
         indexes = [
             models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
+            models.Index(fields=["status", "wake_at"], name="run_status_wake"),
             models.Index(fields=["created_by", "status"], name="run_user_status"),
             models.Index(fields=["project", "-queued_at"], name="run_project_recent"),
         ]
@@ -90,6 +111,9 @@ class Run(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("runs:detail", kwargs={"run_id": self.pk})
+
+    def get_kind_display(self) -> str:
+        return kind_label(self.kind)
 
     @property
     def dom_id(self) -> str:
@@ -141,12 +165,85 @@ def control_group_name(run_id: object) -> str:
     return f"run.{run_id}.control"
 
 
+class PartStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    RUNNING = "running", "Running"
+    SUBMITTED = "submitted", "Submitted"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    SKIPPED = "skipped", "Skipped"
+    TIMED_OUT = "timed_out", "Timed out"
+
+
+ACTIVE_PART_STATUSES = (PartStatus.WAITING, PartStatus.RUNNING, PartStatus.SUBMITTED)
+
+
+class RunPart(models.Model):
+    """A named lane of a run: its own status, provider, attempts, text, usage, cost, progress,
+    external operation and result. Its text is checkpointed like the run's (``text_seq``)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="parts")
+    key = models.CharField(max_length=40)
+    label = models.CharField(max_length=120, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=PartStatus.choices, default=PartStatus.WAITING)
+    provider = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    attempts = models.JSONField(default=list, blank=True)
+    text = models.TextField(blank=True)
+    text_seq = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    usage_reported = models.BooleanField(default=False)
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=Decimal("0"))
+    progress = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Percent done, where the work reports it."
+    )
+    operation = models.JSONField(
+        default=dict, blank=True, help_text="An external job (its id and what polling needs)."
+    )
+    result = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    first_token_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "position", "key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="unique_run_part_key")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} part {self.key} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_PART_STATUSES
+
+    @property
+    def ttft_ms(self) -> int | None:
+        if self.first_token_at is None or self.started_at is None:
+            return None
+        return int((self.first_token_at - self.started_at).total_seconds() * 1000)
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return int((end - self.started_at).total_seconds() * 1000)
+
+
 class RunEvent(models.Model):
     # Indexed by the unique (run, seq) constraint; a second index on run alone would only slow
     # the thousands of inserts a second of a busy process.
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveIntegerField()
     event = models.CharField(max_length=30)
+    part = models.CharField(
+        max_length=40, blank=True, default="", help_text="The part's key; empty for the run."
+    )
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
 

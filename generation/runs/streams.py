@@ -17,13 +17,13 @@ from uuid import UUID
 from generation.runs import conf, fanout
 from generation.runs.db import db_call
 from generation.runs.events import TERMINAL_EVENTS
-from generation.runs.models import Run
+from generation.runs.models import ACTIVE_STATUSES, Run
 from generation.runs.selectors import StoredEvent, run_events_after
 
 
 def _run_active(run_id: UUID | str) -> bool:
     status = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
-    return status in ("queued", "running")
+    return status in ACTIVE_STATUSES
 
 
 async def follow_run(
@@ -117,7 +117,16 @@ async def follow_run_batches(
                         break
                     if last != seq - 1:
                         continue
-                received, ended = take([StoredEvent(seq, str(message["event"]), message["data"])])
+                received, ended = take(
+                    [
+                        StoredEvent(
+                            seq,
+                            str(message["event"]),
+                            message["data"],
+                            str(message.get("part") or ""),
+                        )
+                    ]
+                )
                 events.extend(received)
                 if ended:
                     break

@@ -1,13 +1,26 @@
-"""Celery tasks of runs (``AURA_RUNNER=celery``)."""
+"""Celery tasks of runs (``AURA_RUNNER=celery``): a coroutine-mode run, or one step."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from generation.runs import runner
+from generation.runs.execute import execute_run
+from generation.runs.launch import (
+    EXECUTE_RUN_TASK,
+    EXECUTE_STEP_TASK,
+    execute_in_background,
+    step_then_next,
+)
 
 
-@shared_task(name="runs.execute_run", ignore_result=True, acks_late=True)
+@shared_task(name=EXECUTE_RUN_TASK, ignore_result=True, acks_late=True)
 def execute_run_task(run_id: str) -> None:
     """Execute a run on this worker's run loop; returns when the run has ended."""
-    runner.execute_in_background(run_id)
+    execute_in_background(run_id, lambda: execute_run(run_id))
+
+
+@shared_task(name=EXECUTE_STEP_TASK, ignore_result=True, acks_late=True)
+def execute_step_task(run_id: str, step: int) -> None:
+    """Execute one step of a step-mode run; returns when the step is stored. A redelivered
+    message finds its step already claimed or stored and does nothing."""
+    execute_in_background(run_id, lambda: step_then_next(run_id, step))

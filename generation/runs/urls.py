@@ -9,5 +9,4 @@ app_name = "runs"
 urlpatterns = [
     path("<uuid:run_id>/", views.run_page, name="detail"),
     path("<uuid:run_id>/cancel/", views.run_cancel_page, name="cancel"),
-    path("projects/<int:project_id>/script/", views.script_page, name="script"),
 ]

@@ -1,21 +1,87 @@
-"""Script routes of the API: ``GET /api/v1/scripts/{script_id}`` (a saved script with its
-versions). Starting a script run is a runs route (``POST /api/v1/scripts[/stream]``)."""
+"""Script routes of the API (../shared/API.md §3): start a script run and stream it as SSE
+(``POST /api/v1/scripts/stream``) or wait for it (``POST /api/v1/scripts``), and read a saved
+script with its versions (``GET /api/v1/scripts/{script_id}``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from ninja import Router, Schema
+from pydantic import ConfigDict, Field, StringConstraints
 
+from aura_site.api_errors import ApiError, correlation_id
+from generation.runs.api import RunOut, run_finished, sse_response, start_run
+from generation.runs.models import Run
 from generation.scripts import selectors
+from generation.scripts.launch import GenerationRefused, script_run_prepare
 from generation.scripts.models import Script, ScriptVersion
-from generation.scripts.services import script_sync_runs
 
 router = Router(tags=["scripts"])
+
+
+class KeyPointIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    priority: Literal["must", "should", "nice"] = "must"
+
+
+class ScriptRequest(Schema):
+    """A script run (API.md §3). Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: int
+    topic: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+    audience: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    tone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    template: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = None
+    persona: int | None = None
+    platform: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "youtube"
+    delivery: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    duration_seconds: int = Field(60, ge=10, le=1800)
+    key_points: list[KeyPointIn] = Field(default_factory=list, max_length=20)
+    provider: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "auto"
+    model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+
+
+async def _start(request: HttpRequest, body: ScriptRequest) -> Run:
+    user = request.auth  # type: ignore[attr-defined]
+    data = body.model_dump()
+
+    def prepare() -> Any:
+        try:
+            return script_run_prepare(user, data, correlation_id=correlation_id(request))
+        except GenerationRefused as exc:
+            unknown = "Unknown provider" in exc.message
+            raise ApiError(
+                400 if unknown else 503,
+                "invalid_provider" if unknown else "no_provider",
+                exc.message,
+                details=[{"field": "provider", "message": exc.message, "type": "invalid"}],
+            ) from None
+
+    return await start_run(prepare)
+
+
+@router.post(
+    "/scripts/stream",
+    response={200: None},
+    summary="Start a script run and stream it as server-sent events",
+)
+async def script_stream(request: HttpRequest, body: ScriptRequest) -> HttpResponseBase:
+    run = await _start(request, body)
+    return sse_response(run.pk, 0)
+
+
+@router.post("/scripts", response={200: RunOut}, summary="Run a script and wait for it")
+async def script_complete(request: HttpRequest, body: ScriptRequest) -> Any:
+    return await run_finished(request, await _start(request, body))
 
 
 class VersionOut(Schema):
@@ -105,6 +171,4 @@ def script_out(script: Script) -> ScriptOut:
 def script_detail(request: HttpRequest, script_id: int) -> ScriptOut:
     user = request.auth  # type: ignore[attr-defined]
     script, _ = selectors.script_get_any_project(user, script_id)
-    script_sync_runs(script)
-    script.refresh_from_db()
     return script_out(script)

@@ -9,7 +9,10 @@ class ScriptsConfig(AppConfig):
     verbose_name = "Scripts"
 
     def ready(self) -> None:
-        from generation.runs.kinds import register_kind
-        from generation.scripts.pipeline import script_handler
+        from generation.providers.rulebased import register_writer
+        from generation.scripts.constants import REQUEST_PURPOSE
+        from generation.scripts.kind import register_script_kind
+        from generation.scripts.offline import script_writer
 
-        register_kind("script", script_handler)
+        register_script_kind()
+        register_writer(REQUEST_PURPOSE, script_writer)

@@ -10,8 +10,12 @@ TOPIC_MIN_CHARS = 3
 TOPIC_MAX_CHARS = 500
 LENGTH_TOLERANCE = 0.15
 MAX_REVISIONS = 2
+SCRIPT_KIND = "script"
+"""The run kind of a script draft."""
 MAX_KEY_POINTS = 20
 KEY_POINT_MAX_CHARS = 300
+REQUEST_PURPOSE = "script"
+"""``metadata["purpose"]`` of a script request; RuleBased answers it with the script writer."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,18 +8,22 @@ import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from django.core.exceptions import PermissionDenied
 
 from aura_site.projects.models import Membership, Project, Role
 from generation.providers.base import ProviderInfo
+from generation.scripts.constants import SCRIPT_KIND
 from generation.scripts.guidance import Guidance, script_guidance
 from generation.scripts.models import Script
 from generation.scripts.prompt import brief_build, request_build
-from generation.scripts.services import script_mark_started, script_run_input
+from generation.scripts.services import script_input_clean, script_mark_started, script_run_input
 from generation.scripts.textutils import count_words
+
+if TYPE_CHECKING:
+    from generation.runs.services import RunDraft
 
 INFO_TTL_SECONDS = 10.0
 TOKENS_PER_WORD = 4 / 3
@@ -45,7 +49,7 @@ def providers_known() -> list[ProviderInfo]:
     with _cache_lock:
         if _cache is not None and now - _cache[0] < INFO_TTL_SECONDS:
             return _cache[1]
-    from generation.providers.registry import provider_infos
+    from generation.chain.policy import provider_infos
 
     infos = list(async_to_sync(provider_infos)())
     with _cache_lock:
@@ -87,7 +91,7 @@ def provider_cards() -> list[ProviderCard]:
 
 
 def _first_of_chain(choice: str) -> str:
-    from generation.providers.registry import resolve_chain
+    from generation.chain.policy import resolve_chain
 
     try:
         chain = resolve_chain(choice or "auto")
@@ -149,6 +153,51 @@ def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) 
     return guide
 
 
+def _prompt_of(request: Any) -> str:
+    return "\n".join([request.system, *(m.content for m in request.messages)])
+
+
+def script_draft(
+    *,
+    user: Any,
+    project: Project,
+    input: dict[str, Any],
+    brief: dict[str, Any],
+    provider: str,
+    model: str = "",
+    words: int | None = None,
+    mode: str = "draft",
+    correlation_id: str = "",
+) -> RunDraft:
+    """A ``script`` run for a brief, on the provider ``provider``'s chain starts on, with its
+    expected length and cost (raises ``GenerationRefused`` for a provider that cannot serve)."""
+    from generation.chain.policy import NoProviderAvailable, provider_choose
+    from generation.costs.services import expected_cost
+    from generation.runs.services import run_prepare
+
+    request = request_build(brief, mode=mode)  # type: ignore[arg-type]
+    words = int(brief.get("word_budget") or 150) if words is None else words
+    tokens = expected_output_tokens(words)
+    try:
+        choice = provider_choose(provider or "auto", model or None)
+    except NoProviderAvailable as exc:
+        raise GenerationRefused("provider", str(exc)) from None
+    return run_prepare(
+        user=user,
+        project=project,
+        kind=SCRIPT_KIND,
+        input=input,
+        provider_requested=choice.requested,
+        provider=choice.provider,
+        model=choice.model,
+        expected_tokens=tokens,
+        expected_cost=expected_cost(
+            choice.provider, choice.model, prompt=_prompt_of(request), output_tokens=tokens
+        ),
+        correlation_id=correlation_id,
+    )
+
+
 def script_generate(
     *,
     user: Any,
@@ -158,54 +207,85 @@ def script_generate(
     continue_version: int | None = None,
 ) -> Any:
     """Start a ``script`` run for ``script`` (a new version, or the continuation of one)."""
-    from generation.runs.models import RunKind
-    from generation.runs.services import NoProviderAvailable, RunLimitExceeded, run_start
+    from generation.runs.services import RunLimitExceeded, run_create
 
     brief = script.brief
-    request = request_build(brief, mode="continue" if continue_version is not None else "draft")
     words = int(brief.get("word_budget") or 150)
     if continue_version is not None:
         version = script.versions.filter(number=continue_version).first()
         if version is None:
             raise GenerationRefused(None, "That version no longer exists.")
         words = max(20, words - count_words(version.text))
-    prompt = "\n".join([request.system, *(m.content for m in request.messages)])
+    draft = script_draft(
+        user=user,
+        project=script.project,
+        input=script_run_input(
+            script, provider=provider, model=model, continue_version=continue_version
+        ),
+        brief=brief,
+        provider=provider,
+        model=model,
+        words=words,
+        mode="continue" if continue_version is not None else "draft",
+    )
     try:
-        run = run_start(
-            user=user,
-            project=script.project,
-            kind=RunKind.SCRIPT,
-            input=script_run_input(
-                script, provider=provider, model=model, continue_version=continue_version
-            ),
-            provider=provider or "auto",
-            model=model or None,
-            expected_tokens=expected_output_tokens(words),
-            prompt=prompt,
-        )
+        run = run_create(draft)
     except RunLimitExceeded as exc:
         raise GenerationRefused(None, exc.message) from None
-    except NoProviderAvailable as exc:
-        raise GenerationRefused("provider", str(exc)) from None
     except PermissionDenied as exc:
         raise GenerationRefused(None, str(exc) or "You can't start runs here.") from None
     script_mark_started(script, run.pk)
     return run
 
 
+def script_run_prepare(user: Any, data: dict[str, Any], *, correlation_id: str = "") -> RunDraft:
+    """Check a script request (../shared/API.md §3) for an editor or owner of its project: the
+    run's draft, its input as stored in ``run.input``. Raises ``ValidationError`` (a field's
+    problem) or ``GenerationRefused`` (the provider)."""
+    from aura_site.projects.selectors import project_for_user
+
+    project, _ = project_for_user(user, data["project"], minimum=Role.EDITOR)
+    cleaned = script_input_clean(project, data)
+    stored = {key: value for key, value in data.items() if value is not None}
+    for key in (
+        "topic",
+        "audience",
+        "tone",
+        "platform",
+        "duration_seconds",
+        "key_points",
+        "delivery",
+    ):
+        stored[key] = cleaned[key]
+    stored["provider"] = str(data.get("provider") or "auto")
+    brief = brief_build(
+        topic=cleaned["topic"],
+        audience=cleaned["audience"],
+        tone=cleaned["tone"],
+        platform=cleaned["platform"],
+        duration_seconds=cleaned["duration_seconds"],
+        delivery=cleaned["delivery"],
+        key_points=cleaned["key_points"],
+        template=cleaned["template"],
+        persona=cleaned["persona"],
+    )
+    return script_draft(
+        user=user,
+        project=project,
+        input=stored,
+        brief=brief,
+        provider=stored["provider"],
+        model=str(stored.get("model") or ""),
+        correlation_id=correlation_id,
+    )
+
+
 def run_panel_context(run_id: Any, membership: Membership) -> dict[str, Any] | None:
-    """The context of the runs app's live panel (``runs/panel.html#live``) for a script's run."""
-    from generation.runs.fragments import panel_context
+    """The context of the script run panel (``scripts/run_panel.html#live``) for a script's
+    run."""
     from generation.runs.models import Run
-    from generation.runs.selectors import run_snapshot
+    from generation.runs.selectors import panel_context, run_snapshot
 
     if not Run.objects.filter(pk=run_id, project_id=membership.project_id).exists():
         return None
-    snapshot = run_snapshot(run_id)
-    return panel_context(
-        snapshot.run,
-        text=snapshot.text,
-        switches=snapshot.switches,
-        stage=snapshot.stage_message or snapshot.stage,
-        can_edit=membership.can(Role.EDITOR),
-    )
+    return panel_context(run_snapshot(run_id), can_edit=membership.can(Role.EDITOR))

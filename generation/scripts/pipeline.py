@@ -4,7 +4,8 @@ Stages (``progress`` events): ``loading_persona`` (when a persona is used), ``ge
 ``validating``, ``revising`` (with the reason), ``saving``. Each finished draft is saved as a
 version (the first as ``run`` or ``continuation``, then ``revision``), so nothing paid for is
 lost. A run that fails or is cancelled keeps its text as an incomplete version that can be
-continued on another provider.
+continued on another provider. The script's status follows the run's ending
+(``services.script_run_ended``, the kind's ``on_end``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from generation.scripts.constants import MAX_REVISIONS
-from generation.scripts.models import Script, ScriptStatus, ScriptVersion, VersionSource
+from generation.scripts.models import Script, ScriptVersion, VersionSource
 from generation.scripts.prompt import request_build
 from generation.scripts.services import (
     RunOutput,
@@ -25,7 +26,6 @@ from generation.scripts.services import (
     script_create,
     script_input_clean,
     script_mark_started,
-    script_status_set,
     script_version_add,
 )
 from generation.scripts.validation import validate_script
@@ -215,8 +215,6 @@ async def script_handler(ctx: RunContext) -> dict[str, Any]:
             report=report,
             parent=parent,
         )
-        status = ScriptStatus.READY if report["passed"] else ScriptStatus.NEEDS_REVIEW
-        await _db(ctx, script_status_set, job.script, status)
     except BaseException as exc:
         inp, out, reported = ctx.usage_totals()
         unsaved = RunOutput(
@@ -260,4 +258,3 @@ def _keep_partial(
             note=f"Run {what}",
             partial=unsaved,
         )
-    script_status_set(job.script, ScriptStatus.CANCELLED if cancelled else ScriptStatus.FAILED)

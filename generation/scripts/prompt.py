@@ -1,10 +1,11 @@
 """The brief of a script and the prompts built from it.
 
-``brief_build`` assembles the brief dict (the contract ``generation.providers.rulebased``
+``brief_build`` assembles the brief dict (the contract ``generation.scripts.offline``
 documents) from the form or API fields. ``request_build`` turns a brief into a
 ``CompletionRequest`` for a draft, a revision (with the problems of the previous draft) or a
 continuation (the text so far is added by ``RunContext.stream_llm`` as the answer's beginning).
-The brief travels in ``request.metadata["brief"]`` so that RuleBased can read it.
+The brief travels in ``request.metadata["brief"]`` and ``metadata["purpose"]`` is ``"script"``,
+so that RuleBased answers with its offline script writer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from generation.scripts.constants import (
     PLATFORM_BY_SLUG,
     PRIORITIES,
     PRIORITY_RANK,
+    REQUEST_PURPOSE,
     Priority,
 )
 from generation.scripts.textutils import word_budget
@@ -232,7 +234,7 @@ def request_build(
         system=system_prompt(brief),
         max_tokens=max_tokens_for(brief),
         temperature=0.7,
-        metadata={"brief": brief, "mode": mode},
+        metadata={"purpose": REQUEST_PURPOSE, "brief": brief, "mode": mode},
     )
 
 

@@ -294,23 +294,23 @@ def script_edit(
     return version
 
 
-def script_sync_runs(script: Script) -> None:
-    """Record the end of a run that stopped without its handler saving (a process that died):
-    its text so far becomes an incomplete version, so it can be continued."""
-    if script.status != ScriptStatus.GENERATING or script.last_run_id is None:
-        return
-    from generation.runs.models import Run, RunStatus
+_ENDED_STATUS = {
+    "failed": ScriptStatus.FAILED,
+    "cancelled": ScriptStatus.CANCELLED,
+    "interrupted": ScriptStatus.INTERRUPTED,
+}
 
-    run = Run.objects.filter(pk=script.last_run_id, project_id=script.project_id).first()
-    if run is None:
-        script_status_set(script, _status_of(script.current_version))
+
+def script_run_ended(run: Any, status: str) -> None:
+    """The script kind's ``on_end``: on every ending of a script's run (in the transaction that
+    ends it), the script takes its true state. Text the run produced that no version holds yet
+    (its process died, or it was cancelled before its handler could save) becomes an unfinished
+    version, so it can be continued."""
+    script = Script.objects.filter(project_id=run.project_id, last_run_id=run.pk).first()
+    if script is None:
         return
-    if run.is_active:
-        return
-    if script.versions.filter(run_id=run.pk).exists():
-        if run.status == RunStatus.SUCCEEDED:
-            return
-    elif run.text:
+    if run.text.strip() and not script.versions.filter(run_id=run.pk).exists():
+        label = str(status).capitalize()
         script_version_add(
             script,
             text=run.text,
@@ -325,17 +325,15 @@ def script_sync_runs(script: Script) -> None:
                 run.output_tokens,
                 run.usage_reported,
             ),
-            note=f"Run {run.get_status_display().lower()}: {run.error_message}"[:300],
+            note=f"Run {label.lower()}: {run.error_message}"
+            if run.error_message
+            else f"Run {label.lower()}",
         )
-    ended = {
-        RunStatus.FAILED: ScriptStatus.FAILED,
-        RunStatus.CANCELLED: ScriptStatus.CANCELLED,
-        RunStatus.INTERRUPTED: ScriptStatus.INTERRUPTED,
-    }
-    if run.status in ended:
-        script_status_set(script, ended[RunStatus(run.status)])
-    elif run.status == RunStatus.SUCCEEDED:
+        script.refresh_from_db()
+    if status == "succeeded":
         script_status_set(script, _status_of(script.current_version))
+    else:
+        script_status_set(script, _ENDED_STATUS.get(status, ScriptStatus.FAILED))
 
 
 def _status_of(version: ScriptVersion | None) -> str:

@@ -1,4 +1,4 @@
-"""Pure text helpers shared by the script validator, the timing table and the RuleBased engine.
+"""Pure text helpers shared by the script validator, the timing table and the offline writer.
 
 A script is plain text with one Markdown heading line per section (``## Hook``). Spoken words are
 the words of every line that is not a heading; headings are structure, not narration.

@@ -151,8 +151,6 @@ def script_guidance(request: HttpRequest, project_id: int) -> HttpResponse:
 def _script_context(
     request: HttpRequest, script: Script, membership: Membership, version: ScriptVersion | None
 ) -> dict[str, Any]:
-    services.script_sync_runs(script)
-    script.refresh_from_db()
     versions = list(selectors.versions_of(script))
     plan = section_plan(script.brief)
     rows = timing_table(version.text, script.words_per_minute, plan) if version else []

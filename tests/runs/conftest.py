@@ -1,8 +1,10 @@
 """Fixtures of the runs tests.
 
-The studio streams from a loopback fake of the OpenAI API (``generation.benchmarks.fake_openai``,
-the documented wire format over real HTTP); runs execute on the test's own event loop (as they
-would on Daphne's), through the real services, writer, channel layer and consumers.
+The core is tested through a neutral kind of the tests' own (``tests.runs.kinds``: ``probe``
+streams one prompt into its one part; others are declared per test). The studio streams from a
+loopback fake of the OpenAI API (``generation.benchmarks.fake_openai``, the documented wire
+format over real HTTP); runs execute on the test's own event loop (as they would on Daphne's),
+through the real services, writer, channel layer and consumers.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +21,10 @@ from asgiref.sync import sync_to_async
 
 from aura_site.projects.models import Role
 from generation.benchmarks.fake_openai import FakeOpenAIServer
-from generation.runs import runner
-from generation.runs.handlers import script_handler
-from generation.runs.kinds import kind_override
+from generation.runs.kinds import registered
 from generation.runs.models import Run, RunEvent
-from generation.runs.services import run_wait_ended, script_run_start
+from generation.runs.services import run_wait_ended
+from tests.runs.kinds import PROBE, probe_start
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
@@ -77,24 +78,11 @@ def quick_runs(settings: Any) -> None:
     settings.AURA_RUN_REAP_INTERVAL_SECONDS = 0.5
 
 
-@pytest.fixture
-def plain_script() -> Iterator[None]:
-    """Script runs use this app's one-prompt handler (not the full pipeline of
-    generation.scripts, which validates and revises)."""
-    with kind_override("script", script_handler):
+@pytest.fixture(autouse=True)
+def probe_kind() -> Iterator[None]:
+    """The tests' own run kind, declared for the test."""
+    with registered(PROBE):
         yield
-
-
-@pytest.fixture
-async def server_loop() -> AsyncIterator[None]:
-    """Inline runs execute on this test's loop, as on Daphne's."""
-    runner.note_loop()
-    yield
-    pending = [task for task in runner.spawned_runs() if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending, timeout=10)
 
 
 @dataclass
@@ -117,10 +105,10 @@ def team(make_user: Callable[..., Any], make_project: Callable[..., Any], add_me
     return Team(owner, editor, viewer, make_user("outsider"), project)
 
 
-async def start_script(user: Any, project: Any, **fields: Any) -> Run:
-    body = {"project": project.pk, "topic": "A short film about tides", "provider": "openai"}
-    body.update(fields)
-    return await sync_to_async(script_run_start)(user, body)
+async def start_probe(user: Any, project: Any, **fields: Any) -> Run:
+    """Start a run of the probe kind (``fields``: ``prompt``, ``provider``, ``model``,
+    ``kind``)."""
+    return await sync_to_async(probe_start)(user, project, **fields)
 
 
 async def wait_ended(run: Run, seconds: float = 20) -> Run:

@@ -1,98 +1,32 @@
-"""The API of runs (API.md §3): SSE streams, resume, state, cancel, limits, validation."""
+"""The run routes of the API (API.md §3): SSE streams, resume, keep-alives, state, cancel."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.test import AsyncClient
 
-from aura_site.accounts.tokens import token_create
 from generation.providers.base import CompletionRequest
 from generation.runs.context import RunContext
-from generation.runs.kinds import kind_override
+from generation.runs.kinds import registered
 from generation.runs.models import Run, RunStatus
-from tests.runs.conftest import start_script, stored_events, wait_ended, wait_for_chunks
+from tests.api_client import api_for, parse_sse, read_stream
+from tests.runs.conftest import start_probe, stored_events, wait_ended, wait_for_chunks
+from tests.runs.kinds import probe_kind
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("server_loop", "plain_script"),
+    pytest.mark.usefixtures("server_loop"),
 ]
 
 
-@dataclass
-class SSE:
-    id: int | None
-    event: str
-    data: dict[str, Any]
-
-
-def parse_sse(raw: str) -> tuple[list[SSE], list[str]]:
-    """Events and comments of an SSE body (the WHATWG field rules, one data line here)."""
-    events: list[SSE] = []
-    comments: list[str] = []
-    for block in raw.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            if not line:
-                continue
-            if line.startswith(":"):
-                comments.append(line[1:].strip())
-                continue
-            name, _, value = line.partition(":")
-            fields[name] = value.removeprefix(" ")
-        if "event" in fields:
-            events.append(
-                SSE(
-                    int(fields["id"]) if "id" in fields else None,
-                    fields["event"],
-                    json.loads(fields["data"]),
-                )
-            )
-    return events, comments
-
-
-async def read_stream(response: Any) -> str:
-    parts = []
-    async for chunk in response.streaming_content:
-        parts.append(chunk.decode() if isinstance(chunk, bytes) else chunk)
-    return "".join(parts)
-
-
-class Api:
-    """An API client of one user (a bearer token), through the real ASGI handler."""
-
-    def __init__(self, headers: dict[str, str]) -> None:
-        self.client = AsyncClient()
-        self.headers = headers
-
-    async def post(self, path: str, payload: Any = None) -> Any:
-        return await self.client.post(
-            path, payload, content_type="application/json", headers=self.headers
-        )
-
-    async def get(self, path: str, headers: dict[str, str] | None = None) -> Any:
-        return await self.client.get(path, headers={**self.headers, **(headers or {})})
-
-
-async def api_for(user: Any) -> Api:
-    if user is None:
-        return Api({})
-    _, raw = await sync_to_async(token_create)(user=user, name="tests")
-    return Api({"Authorization": f"Bearer {raw}"})
-
-
-def body(team: Any, **fields: Any) -> dict[str, Any]:
-    return {"project": team.project.pk, "topic": "Tides explained", "provider": "openai", **fields}
-
-
-async def test_stream_sends_numbered_events_and_ends_after_the_terminal_one(fake_openai, team):
-    client = await api_for(team.editor)
-    response = await client.post("/api/v1/scripts/stream", body(team))
+async def test_events_route_sends_numbered_events_and_ends_after_the_terminal_one(
+    fake_openai, team
+):
+    run = await start_probe(team.editor, team.project)
+    client = await api_for(team.viewer)
+    response = await client.get(f"/api/v1/runs/{run.pk}/events")
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/event-stream")
@@ -109,7 +43,7 @@ async def test_stream_sends_numbered_events_and_ends_after_the_terminal_one(fake
 
 
 async def test_events_replay_from_last_event_id_or_after(fake_openai, team):
-    run = await wait_ended(await start_script(team.editor, team.project))
+    run = await wait_ended(await start_probe(team.editor, team.project))
     stored = await stored_events(run)
     client = await api_for(team.viewer)
 
@@ -128,7 +62,7 @@ async def test_events_replay_from_last_event_id_or_after(fake_openai, team):
 
 async def test_a_late_follower_gets_the_log_so_far_then_the_live_tail(fake_openai, team):
     fake_openai.configure(tokens=60, tokens_per_second=60.0)
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     await wait_for_chunks(run, 5)
     client = await api_for(team.viewer)
 
@@ -149,9 +83,10 @@ async def test_keep_alive_comments_while_idle(fake_openai, team, settings):
         await ctx.stream_llm(CompletionRequest.from_prompt("Go"), provider="openai")
         return {}
 
-    with kind_override("script", slow):
+    with registered(probe_kind(slow)):
+        run = await start_probe(team.editor, team.project)
         client = await api_for(team.editor)
-        response = await client.post("/api/v1/scripts/stream", body(team))
+        response = await client.get(f"/api/v1/runs/{run.pk}/events")
         raw = await read_stream(response)
 
     events, comments = parse_sse(raw)
@@ -160,24 +95,16 @@ async def test_keep_alive_comments_while_idle(fake_openai, team, settings):
     assert events[-1].event == "done"
 
 
-async def test_non_streaming_route_waits_for_the_script(fake_openai, team):
-    client = await api_for(team.editor)
-    response = await client.post("/api/v1/scripts", body(team))
-    assert response.status_code == 200
-    data = response.json()
-    assert data["status"] == "succeeded" and data["text"] == "tok " * 30
-    assert data["usage"]["output_tokens"] == 30 and data["usage"]["reported"] is True
-    assert data["provider"] == "openai" and data["model"] == "gpt-4o-mini"
-
-
 async def test_run_state_and_membership(fake_openai, team):
-    run = await wait_ended(await start_script(team.editor, team.project))
+    run = await wait_ended(await start_probe(team.editor, team.project))
     viewer = await api_for(team.viewer)
     response = await viewer.get(f"/api/v1/runs/{run.pk}")
     assert response.status_code == 200
     state = response.json()
     assert state["status"] == "succeeded" and state["text"] == run.text
     assert state["attempts"][0]["provider"] == "openai"
+    assert [part["key"] for part in state["parts"]] == ["main"]
+    assert state["parts"][0]["text"] == run.text and state["parts"][0]["status"] == "succeeded"
     assert set(state["timings"]) >= {"queued_at", "started_at", "first_token_at", "finished_at"}
     assert state["cost"] == str(run.cost)
 
@@ -192,7 +119,7 @@ async def test_run_state_and_membership(fake_openai, team):
 
 async def test_cancel_route_is_idempotent_and_refused_to_viewers(fake_openai, team):
     fake_openai.configure(tokens=400, tokens_per_second=40.0)
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     await wait_for_chunks(run, 2)
 
     viewer = await api_for(team.viewer)
@@ -209,57 +136,11 @@ async def test_cancel_route_is_idempotent_and_refused_to_viewers(fake_openai, te
     assert fake_openai.wait_for_disconnects(1)
 
 
-async def test_per_user_limit_answers_429_with_retry_after(fake_openai, team, settings):
-    settings.AURA_MAX_STREAMS_PER_USER = 1
-    fake_openai.configure(tokens=400, tokens_per_second=40.0)
-    running = await start_script(team.editor, team.project)
-    client = await api_for(team.editor)
-
-    response = await client.post("/api/v1/scripts/stream", body(team))
-
-    assert response.status_code == 429
-    assert int(response["Retry-After"]) > 0
-    assert response.json()["error"]["code"] == "user_stream_limit"
-    assert await Run.objects.acount() == 1
-    other = await (await api_for(team.owner)).post("/api/v1/scripts/stream", body(team))
-    assert other.status_code == 200
-    await (await api_for(team.owner)).post(f"/api/v1/runs/{running.pk}/cancel")
-
-
-async def test_bad_requests_get_field_details(team):
-    client = await api_for(team.editor)
-    cases = [
-        (body(team, mood="sunny"), "mood"),
-        (body(team, topic="no"), "topic"),
-        (body(team, duration_seconds=5), "duration_seconds"),
-        (body(team, key_points=[{"text": "x", "priority": "urgent"}]), "key_points.0.priority"),
-    ]
-    for payload, field in cases:
-        response = await client.post("/api/v1/scripts/stream", payload)
-        assert response.status_code == 400, payload
-        details = response.json()["error"]["details"]
-        assert field in [d["field"] for d in details], details
-    response = await client.post("/api/v1/scripts/stream", body(team, provider="nonesuch"))
-    assert response.status_code == 400
-    assert await Run.objects.acount() == 0
-
-
-async def test_viewers_cannot_start_and_strangers_do_not_see_the_project(team):
-    viewer = await api_for(team.viewer)
-    response = await viewer.post("/api/v1/scripts/stream", body(team))
-    assert response.status_code == 403
-    outsider = await api_for(team.outsider)
-    response = await outsider.post("/api/v1/scripts", body(team))
-    assert response.status_code == 404
-    anonymous = await api_for(None)
-    response = await anonymous.post("/api/v1/scripts", body(team))
-    assert response.status_code == 401
-
-
 async def test_streaming_disabled_still_streams_valid_sse(fake_openai, team, settings):
     settings.AURA_STREAMING_ENABLED = False
+    run = await start_probe(team.editor, team.project)
     client = await api_for(team.editor)
-    response = await client.post("/api/v1/scripts/stream", body(team))
+    response = await client.get(f"/api/v1/runs/{run.pk}/events")
     events, _ = parse_sse(await read_stream(response))
     chunks = [e for e in events if e.event == "chunk"]
     assert len(chunks) == 1 and chunks[0].data["content"] == events[-1].data["text"] == "tok " * 30

@@ -10,19 +10,19 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from generation.costs.models import CostRecord
-from generation.runs.models import Run, RunEvent, RunKind, RunStatus
+from generation.runs.models import Run, RunEvent, RunStatus
 from generation.runs.services import run_cancel
-from tests.runs.conftest import chunk_text, start_script, stored_events, wait_for_chunks
+from tests.runs.conftest import chunk_text, start_probe, stored_events, wait_for_chunks
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("server_loop", "plain_script"),
+    pytest.mark.usefixtures("server_loop"),
 ]
 
 
 async def test_cancel_closes_the_upstream_and_keeps_the_partial_text(fake_openai, team):
     fake_openai.configure(tokens=400, tokens_per_second=40.0)
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     await wait_for_chunks(run, 3)
 
     cancelled = await run_cancel(team.owner, run.pk)
@@ -50,7 +50,7 @@ async def test_cancel_closes_the_upstream_and_keeps_the_partial_text(fake_openai
 
 async def test_cancelling_twice_is_harmless(fake_openai, team):
     fake_openai.configure(tokens=400, tokens_per_second=40.0)
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     await wait_for_chunks(run, 1)
 
     first = await run_cancel(team.editor, run.pk)
@@ -64,18 +64,18 @@ async def test_cancelling_twice_is_harmless(fake_openai, team):
 
 async def test_a_viewer_cannot_cancel_and_a_stranger_cannot_see(fake_openai, team):
     fake_openai.configure(tokens=60, tokens_per_second=100.0)
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     with pytest.raises(PermissionDenied):
         await run_cancel(team.viewer, run.pk)
     with pytest.raises(Http404):
         await run_cancel(team.outsider, run.pk)
     with pytest.raises(PermissionDenied):
-        await start_script(team.viewer, team.project)
+        await start_probe(team.viewer, team.project)
 
 
 async def test_a_queued_run_is_cancelled_without_an_executor(team):
     run = await Run.objects.acreate(
-        project=team.project, kind=RunKind.SCRIPT, created_by=team.editor, provider="openai"
+        project=team.project, kind="probe", created_by=team.editor, provider="openai"
     )
     await RunEvent.objects.acreate(run=run, seq=1, event="run", data={"run_id": str(run.pk)})
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from generation.runs.models import Run, RunEvent, RunKind, RunStatus
-from generation.runs.services import reap_stale_runs
+from generation.runs.maintenance import reap_stale_runs
+from generation.runs.models import Run, RunEvent, RunStatus
 from tests.runs.conftest import stored_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,7 +20,7 @@ def _orphan(team, *, heartbeat_age: float) -> Run:
     more chunk was stored after it."""
     run = Run.objects.create(
         project=team.project,
-        kind=RunKind.SCRIPT,
+        kind="probe",
         created_by=team.editor,
         status=RunStatus.RUNNING,
         provider="openai",
@@ -42,7 +42,7 @@ async def test_the_reaper_interrupts_runs_with_a_stale_heartbeat(team):
     stale = await sync_to_async(_orphan)(team, heartbeat_age=120)
     fresh = await sync_to_async(_orphan)(team, heartbeat_age=1)
 
-    assert await reap_stale_runs() == 1
+    assert await reap_stale_runs() == (1, 0)
 
     stale = await Run.objects.aget(pk=stale.pk)
     assert stale.status == RunStatus.INTERRUPTED
@@ -52,7 +52,7 @@ async def test_the_reaper_interrupts_runs_with_a_stale_heartbeat(team):
     assert events[-1][1] == "error"
     assert events[-1][2]["code"] == "interrupted" and events[-1][2]["text"] == "Hello world"
     assert (await Run.objects.aget(pk=fresh.pk)).status == RunStatus.RUNNING
-    assert await reap_stale_runs() == 0
+    assert await reap_stale_runs() == (0, 0)
 
 
 def test_the_reap_runs_command_interrupts_them_too(team, capsys):

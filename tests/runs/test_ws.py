@@ -16,7 +16,7 @@ from tests.runs.conftest import (
     PanelView,
     chunk_text,
     session_cookie,
-    start_script,
+    start_probe,
     stored_events,
     wait_ended,
     wait_for_chunks,
@@ -25,7 +25,7 @@ from tests.runs.lossy_layer import LossyChannelLayer
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("server_loop", "plain_script"),
+    pytest.mark.usefixtures("server_loop"),
 ]
 
 
@@ -48,7 +48,7 @@ async def follow(communicator: WebsocketCommunicator, view: PanelView) -> tuple[
 
 
 async def test_anonymous_and_strangers_are_refused(fake_openai, team):
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     communicator = await connect(None, run)
     assert await communicator.connect() == (False, 4401)
     communicator = await connect(team.outsider, run)
@@ -60,7 +60,7 @@ async def test_a_member_sees_the_snapshot_then_the_text_grow_then_the_final_pane
     fake_openai, team
 ):
     fake_openai.configure(tokens=80, tokens_per_second=80.0)
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     await wait_for_chunks(run, 2)
     communicator = await connect(team.viewer, run)
     connected, _ = await communicator.connect()
@@ -84,7 +84,7 @@ async def test_a_member_sees_the_snapshot_then_the_text_grow_then_the_final_pane
         assert f'data-metric="{metric}"' in final
     # The stage line shows the stage while the run works, and nothing once it has ended.
     stage_line = f'<p id="{run.dom_id}-stage" class="muted small run-stage">'
-    assert f"{stage_line}Writing the script</p>" in first
+    assert f"{stage_line}Writing the text</p>" in first
     assert f"{stage_line}</p>" in final
     assert any(
         f'id="{run.dom_id}-metrics" class="metrics run-metrics" hx-swap-oob="true"' in m
@@ -93,7 +93,7 @@ async def test_a_member_sees_the_snapshot_then_the_text_grow_then_the_final_pane
 
 
 async def test_a_late_viewer_gets_the_final_panel_and_the_socket_closes(fake_openai, team):
-    run = await wait_ended(await start_script(team.editor, team.project))
+    run = await wait_ended(await start_probe(team.editor, team.project))
     communicator = await connect(team.viewer, run)
     assert (await communicator.connect())[0]
     view = PanelView(run.dom_id)
@@ -104,7 +104,7 @@ async def test_a_late_viewer_gets_the_final_panel_and_the_socket_closes(fake_ope
 
 async def test_a_viewer_cannot_cancel_over_the_socket(fake_openai, team):
     fake_openai.configure(tokens=200, tokens_per_second=50.0)
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     communicator = await connect(team.viewer, run)
     assert (await communicator.connect())[0]
     view = PanelView(run.dom_id)
@@ -119,7 +119,7 @@ async def test_a_viewer_cannot_cancel_over_the_socket(fake_openai, team):
 
 async def test_an_editor_cancels_over_the_socket_and_keeps_the_partial_text(fake_openai, team):
     fake_openai.configure(tokens=400, tokens_per_second=40.0)
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     await wait_for_chunks(run, 2)
     communicator = await connect(team.owner, run)
     assert (await communicator.connect())[0]
@@ -139,7 +139,7 @@ async def test_an_editor_cancels_over_the_socket_and_keeps_the_partial_text(fake
 
 async def test_model_text_is_escaped(fake_openai, team):
     fake_openai.configure(tokens=20, piece='<img src=x onerror="alert(1)"> & ')
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     communicator = await connect(team.editor, run)
     assert (await communicator.connect())[0]
     view = PanelView(run.dom_id)
@@ -154,7 +154,7 @@ async def test_dropped_live_messages_still_end_with_the_complete_text(fake_opena
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.runs.lossy_layer.LossyChannelLayer"}}
     LossyChannelLayer.dropped = 0
     fake_openai.configure(tokens=120, tokens_per_second=150.0)
-    run = await start_script(team.editor, team.project)
+    run = await start_probe(team.editor, team.project)
     communicator = await connect(team.editor, run)
     assert (await communicator.connect())[0]
     view = PanelView(run.dom_id)

@@ -210,8 +210,14 @@ def test_cancel_keeps_the_partial_text_as_an_unfinished_version(
 
 
 def test_a_run_whose_process_died_becomes_an_unfinished_version(team: Any) -> None:
-    from generation.runs.models import Run
-    from generation.scripts.services import script_sync_runs
+    """The reaper ends the run of a dead process; the script kind's ``on_end`` makes its text
+    an unfinished version and the script ``interrupted`` at once, in every list."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from generation.runs.maintenance import reap_stale_runs_sync
+    from generation.runs.models import Run, RunEvent, RunPart
 
     cleaned = script_input_clean(team.project, {"topic": "Tides and the moon"})
     script = script_create(project=team.project, user=team.editor, cleaned=cleaned)
@@ -219,20 +225,36 @@ def test_a_run_whose_process_died_becomes_an_unfinished_version(team: Any) -> No
         project=team.project,
         kind="script",
         created_by=team.editor,
-        status="interrupted",
+        status="running",
         provider="openai",
         model="gpt-4o-mini",
-        text="## Hook\n\nThe moon pulls",
+        heartbeat_at=timezone.now() - timedelta(minutes=5),
+        worker_id="gone:1",
+        text="## Hook\n\nThe moon",
+        text_seq=2,
         input={"script_id": script.pk},
     )
+    RunPart.objects.create(
+        run=run, key="main", status="running", text="## Hook\n\nThe moon", text_seq=2
+    )
+    RunEvent.objects.create(run=run, seq=1, event="run", data={})
+    RunEvent.objects.create(
+        run=run, seq=2, event="chunk", part="main", data={"content": "## Hook\n\nThe moon"}
+    )
+    RunEvent.objects.create(run=run, seq=3, event="chunk", part="main", data={"content": " pulls"})
     script.last_run_id = run.pk
     script.save()
-    script_sync_runs(script)
+
+    ended, _ = reap_stale_runs_sync()
+
+    assert [item.run.pk for item in ended] == [run.pk]
     script.refresh_from_db()
     assert script.status == ScriptStatus.INTERRUPTED
     version = script.versions.get()
-    assert not version.complete and version.text == run.text and version.run_id == run.pk
-    script_sync_runs(script)
+    assert version.text == "## Hook\n\nThe moon pulls"
+    assert not version.complete and version.run_id == run.pk
+    assert RunPart.objects.get(run=run).status == "failed"
+    assert reap_stale_runs_sync()[0] == []
     assert script.versions.count() == 1
 
 

@@ -304,7 +304,8 @@ def test_history_lists_and_searches(team: Any) -> None:
     assert "No script matches" in client.get(url, {"q": "zzz"}).content.decode()
 
 
-def test_regenerate_and_continue_start_runs_for_the_script(team: Any) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_regenerate_and_continue_start_runs_for_the_script(team: Any, wait_run: Any) -> None:
     script = a_script(team)
     partial = script_version_add(
         script, text="## Hook\n\nHalf a", source=VersionSource.RUN, complete=False
@@ -317,7 +318,7 @@ def test_regenerate_and_continue_start_runs_for_the_script(team: Any) -> None:
     assert regen.status_code == 302
     run = Run.objects.get()
     assert run.input["script_id"] == script.pk and "continue_version" not in run.input
-    Run.objects.all().delete()
+    wait_run(run.pk)
     page = client.get(script.get_absolute_url()).content.decode()
     assert 'data-testid="continue-form"' in page
     cont = client.post(
@@ -325,10 +326,11 @@ def test_regenerate_and_continue_start_runs_for_the_script(team: Any) -> None:
         {"provider": "rulebased"},
     )
     assert cont.status_code == 302
-    run = Run.objects.get()
+    run = Run.objects.exclude(pk=run.pk).get()
     assert run.input["continue_version"] == partial.number
     assert run.expected_tokens < 200
+    wait_run(run.pk)
     bad = client.post(
         reverse("scripts:regenerate", args=[team.project.pk, script.pk]), {"provider": "nope"}
     )
-    assert bad.status_code == 302 and Run.objects.count() == 1
+    assert bad.status_code == 302 and Run.objects.count() == 2

@@ -15,16 +15,17 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generation.costs.services import PriceQuote, aprice_for, cost_from_quote
-from generation.costs.tokens import CHARS_PER_TOKEN
-from generation.providers.base import CompletionRequest, Finish, ProviderError, TextDelta
-from generation.providers.fallback import (
+from generation.chain.fallback import (
     AttemptStarted,
     Ledger,
     ProviderSwitch,
     stream_with_fallback,
 )
-from generation.providers.registry import UnknownProvider, aresolve_chain
+from generation.chain.policy import aresolve_chain
+from generation.costs.services import PriceQuote, aprice_for, cost_from_quote
+from generation.costs.tokens import CHARS_PER_TOKEN
+from generation.providers.base import CompletionRequest, Finish, ProviderError, TextDelta
+from generation.providers.registry import UnknownProvider
 
 STATUS_EVERY = 0.1
 

@@ -17,6 +17,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.test import Client
 
+from generation.chain.fallback import (
+    AttemptStarted,
+    Ledger,
+    stream_with_fallback,
+)
 from generation.costs.budgets import (
     BudgetExceeded,
     budget_check,
@@ -27,11 +32,6 @@ from generation.costs.budgets import (
 )
 from generation.costs.models import Budget, CostRecord
 from generation.providers.base import CompletionRequest, ErrorKind, ProviderError, TextDelta
-from generation.providers.fallback import (
-    AttemptStarted,
-    Ledger,
-    stream_with_fallback,
-)
 from generation.providers.openai import OpenAIProvider
 from generation.providers.rulebased import RuleBasedProvider
 from tests.fakes.providers import FakeProviderServer, openai_stream

@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from generation.chain import policy
 from generation.costs.models import CostRecord, ProviderCredential
 from generation.providers import registry
 from generation.providers.openai import OpenAIProvider
@@ -56,26 +57,26 @@ def configure(settings: Any, alias: str, **options: Any) -> None:
 
 def test_auto_keeps_configured_providers_and_ends_with_rulebased(settings):
     configure(settings, "ollama", model="")
-    assert registry.resolve_chain("auto") == ["rulebased"]
+    assert policy.resolve_chain("auto") == ["rulebased"]
     configure(settings, "gemini", api_key="g-key")
     configure(settings, "openai", api_key="o-key")
     configure(settings, "ollama", model="llama3.2")
-    assert registry.resolve_chain("auto") == ["openai", "gemini", "ollama", "rulebased"]
+    assert policy.resolve_chain("auto") == ["openai", "gemini", "ollama", "rulebased"]
     settings.AURA_AUTO_CHAIN = ["rulebased", "gemini"]
-    assert registry.resolve_chain("auto") == ["gemini", "rulebased"]
+    assert policy.resolve_chain("auto") == ["gemini", "rulebased"]
 
 
 def test_explicit_choice_then_ollama_then_rulebased(settings):
-    assert registry.resolve_chain("anthropic") == ["anthropic", "ollama", "rulebased"]
-    assert registry.resolve_chain("ollama") == ["ollama", "rulebased"]
-    assert registry.resolve_chain("rulebased") == ["rulebased"]
+    assert policy.resolve_chain("anthropic") == ["anthropic", "ollama", "rulebased"]
+    assert policy.resolve_chain("ollama") == ["ollama", "rulebased"]
+    assert policy.resolve_chain("rulebased") == ["rulebased"]
     configure(settings, "ollama", model="")
-    assert registry.resolve_chain("openai") == ["openai", "rulebased"]
+    assert policy.resolve_chain("openai") == ["openai", "rulebased"]
 
 
 def test_unknown_provider_is_a_clear_error():
     with pytest.raises(registry.UnknownProvider, match=r"Unknown provider 'gpt5'.*auto, rulebased"):
-        registry.resolve_chain("gpt5")
+        policy.resolve_chain("gpt5")
     with pytest.raises(registry.UnknownProvider):
         registry.get_provider("gpt5")
 
@@ -154,6 +155,25 @@ def test_stream_command_falls_back_and_says_why(settings):
         call_command("stream", provider="openai", prompt="Say hello", stdout=out, stderr=err)
     assert "[openai -> rulebased] auth" in err.getvalue()
     assert "provider=rulebased" in out.getvalue().strip().splitlines()[-1]
+    assert "You asked: Say hello" in out.getvalue()
+
+
+def test_stream_command_with_rulebased_answers_plainly_offline():
+    out = io.StringIO()
+    call_command(
+        "stream",
+        provider="rulebased",
+        prompt="Suggest a title for a video about tide pools",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    *text, metrics = out.getvalue().strip().splitlines()
+    reply = "\n".join(text)
+    assert reply.startswith("This is an offline template reply from RuleBased")
+    assert "You asked: Suggest a title for a video about tide pools" in reply
+    assert "## " not in reply
+    assert metrics.startswith("provider=rulebased model=template-v1 ")
+    assert "reported=false" in metrics and "cost=0.00000000 USD" in metrics
 
 
 def test_stream_command_unknown_provider_fails():

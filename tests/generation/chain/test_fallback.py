@@ -10,16 +10,16 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 
-from generation.costs.models import CostRecord
-from generation.providers.base import ErrorKind, Finish, ProviderError, TextDelta
-from generation.providers.circuit import CircuitBreaker
-from generation.providers.fallback import (
+from generation.chain.circuit import CircuitBreaker
+from generation.chain.fallback import (
     AttemptStarted,
     Ledger,
     ProviderSwitch,
     RetryPolicy,
     stream_with_fallback,
 )
+from generation.costs.models import CostRecord
+from generation.providers.base import ErrorKind, Finish, ProviderError, TextDelta
 from generation.providers.openai import OpenAIProvider
 from generation.providers.rulebased import RuleBasedProvider
 from tests.fakes.providers import (
@@ -33,8 +33,7 @@ from tests.fakes.providers import (
     openai_stream,
     sse,
 )
-
-from .conftest import PROMPT
+from tests.generation.providers.conftest import PROMPT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -331,12 +330,15 @@ async def test_bad_requests_do_not_count_against_the_circuit():
 
 
 async def test_cloud_health_reports_circuit_state(client):
+    from generation.chain.policy import provider_healthy
+
     provider = OpenAIProvider("openai", {"api_key": "sk-x"}, client=client)
-    assert await provider.health() is True
+    assert await provider_healthy(provider) is True
     breaker = CircuitBreaker.from_settings()
     for _ in range(breaker.failure_threshold):
         await breaker.record_failure("openai", ErrorKind.OVERLOADED)
-    assert await provider.health() is False
+    assert await provider.health() is True
+    assert await provider_healthy(provider) is False
 
 
 async def test_explicit_model_applies_to_the_chosen_provider_only(fake, client):

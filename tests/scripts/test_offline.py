@@ -1,4 +1,5 @@
-"""The RuleBased engine: deterministic, honours the brief, and passes our own validation."""
+"""The offline script writer, through RuleBased: deterministic, honours the brief, and passes
+our own validation."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from generation.providers import rulebased
 from generation.providers.base import CompletionRequest, Finish, Message, TextDelta
-from generation.providers.rulebased import TEMPLATE_BADGE, RuleBasedProvider
+from generation.providers.rulebased import RuleBasedProvider
 from generation.scripts.models import ScriptTemplate
+from generation.scripts.offline import ScriptBrief, script_writer, write_script
 from generation.scripts.prompt import brief_build, request_build
 from generation.scripts.textutils import count_words, split_sections
 from generation.scripts.validation import validate_script
@@ -120,7 +123,9 @@ def test_honours_audience_platform_and_persona() -> None:
         "words_per_minute": 150,
         "persona": {"name": "Chef Ana", "voice": "warm", "dont": ["honestly"]},
     }
-    request = CompletionRequest.from_prompt("ignored", metadata={"brief": brief})
+    request = CompletionRequest.from_prompt(
+        "ignored", metadata={"purpose": "script", "brief": brief}
+    )
     text = provider().render(request)
     assert "busy parents" in text
     assert "Chef Ana" in text
@@ -130,7 +135,10 @@ def test_honours_audience_platform_and_persona() -> None:
 
 
 def test_without_a_brief_the_user_message_is_the_topic() -> None:
-    text = provider().render(CompletionRequest.from_prompt("Growing tomatoes on a balcony"))
+    request = CompletionRequest.from_prompt(
+        "Growing tomatoes on a balcony", metadata={"purpose": "script"}
+    )
+    text = provider().render(request)
     assert "growing tomatoes on a balcony" in text.lower()
     assert 130 <= count_words(text) <= 170
 
@@ -165,38 +173,20 @@ def test_streams_in_word_groups_that_join_to_the_text() -> None:
     assert all(1 <= len(d.split()) <= 5 for d in deltas)
 
 
-def test_cancelling_stops_the_stream_at_once() -> None:
-    request = request_build(brief_build(topic="Knife skills", duration_seconds=600))
-    p = provider(pace_ms=50)
-
-    async def run() -> tuple[int, bool]:
-        received: list[str] = []
-
-        async def consume() -> None:
-            async for event in p.stream(request):
-                if isinstance(event, TextDelta):
-                    received.append(event.text)
-
-        task = asyncio.create_task(consume())
-        while len(received) < 3:
-            await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        count = len(received)
-        await asyncio.sleep(0.2)
-        return count, len(received) == count
-
-    count, stopped = asyncio.run(run())
-    assert count < 10
-    assert stopped
+@pytest.mark.parametrize("mode", ["draft", "revise", "continue"])
+def test_every_script_request_says_its_purpose(mode: Any) -> None:
+    brief = brief_build(topic="Knife skills", duration_seconds=30)
+    request = request_build(brief, mode=mode, previous_text="## Hook\n\nHi.", problems=["short"])
+    assert request.metadata["purpose"] == "script"
+    assert request.metadata["brief"] == brief and request.metadata["mode"] == mode
 
 
-def test_provider_describes_itself() -> None:
-    p = provider()
-    assert p.name == "rulebased"
-    assert p.location == "local"
-    assert p.tier == "free"
-    assert p.is_configured()
-    assert p.default_model == "template-v1"
-    assert p.badge == TEMPLATE_BADGE
+def test_the_scripts_app_registers_the_script_writer() -> None:
+    assert "script" in rulebased.registered_purposes()
+    brief = brief_build(topic="Pour-over coffee", duration_seconds=60, key_points=KEY_POINTS)
+    request = request_build(brief)
+    text, finish = collect(provider(), request)
+    assert text == script_writer(request)
+    assert text == write_script(ScriptBrief.from_dict(brief))
+    assert [s.title for s in split_sections(text)] == ["Hook", "Body", "Call to action"]
+    assert finish.model == "template-v1"

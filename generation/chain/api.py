@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from generation.providers.registry import provider_infos
+from generation.chain.policy import provider_infos
 
 router = Router(tags=["providers"])
 

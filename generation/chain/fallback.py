@@ -2,8 +2,8 @@
 
 Public API::
 
-    stream = stream_with_fallback(chain, request, ledger=Ledger(user_id, project_id, run_id),
-                                  retry=RetryPolicy(...))
+    stream = stream_with_fallback(chain, request, ledger=Ledger(user_id, project_id, run_id, part),
+                                  retry=RetryPolicy(...), streaming=True)
     async with stream:                      # closes the upstream response on exit / cancel
         async for event in stream:          # AttemptStarted | ProviderSwitch | TextDelta | Finish
             ...
@@ -24,6 +24,10 @@ is skipped before any request is made (outcome ``skipped``, kind ``quota``, the 
 in its message) and the chain moves on; a budget never refuses a free provider. When every
 attempt was refused by a budget, the final error is ``ProviderError(QUOTA)`` naming them.
 
+With ``streaming=False`` each attempt makes one non-streaming call (``provider.complete``) and
+yields its whole text as one ``TextDelta``: the same chain, retries, circuit breaker, budget
+checks and cost records (the rollback switch ``AURA_STREAMING_ENABLED=false`` takes this path).
+
 Each attempt that made a call writes one ``CostRecord`` when a ``Ledger`` is given (retries
 included in the same record), also when it failed or was cancelled: then with the provider's
 counts so far, or estimates (``reported=False``) from the text it produced.
@@ -37,12 +41,13 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+from generation.chain.circuit import CircuitBreaker
 from generation.costs.tokens import estimate_tokens
 from generation.providers.base import (
     CompletionRequest,
@@ -54,7 +59,6 @@ from generation.providers.base import (
     TextDelta,
     Usage,
 )
-from generation.providers.circuit import CircuitBreaker
 from generation.providers.transport import prompt_estimate, short
 
 logger = logging.getLogger(__name__)
@@ -88,6 +92,8 @@ class Ledger:
     user_id: Any = None
     project_id: Any = None
     run_id: str = ""
+    part: str = ""
+    """The run part the calls belong to (``main``, an agent's key, ...)."""
 
 
 async def budget_refusal(
@@ -168,6 +174,7 @@ class Attempt:
     cost: Decimal = Decimal(0)
     text_chars: int = 0
     finish_reason: str = ""
+    streaming: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (money as a string)."""
@@ -191,6 +198,7 @@ class Attempt:
             },
             "cost": format(self.cost, "f"),
             "finish_reason": self.finish_reason,
+            "streaming": self.streaming,
         }
 
 
@@ -234,6 +242,7 @@ class FallbackStream:
         breaker: CircuitBreaker | None = None,
         providers: Mapping[str, LLMProvider] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        streaming: bool = True,
     ) -> None:
         if not chain:
             raise ValueError("the provider chain is empty")
@@ -244,6 +253,7 @@ class FallbackStream:
         self.breaker = breaker or CircuitBreaker.from_settings()
         self._providers = dict(providers or {})
         self._sleep = sleep
+        self.streaming = streaming
         self.attempts: list[Attempt] = []
         self.result: FallbackResult | None = None
         self._gen = self._run()
@@ -297,7 +307,7 @@ class FallbackStream:
             if position > 0 and request.model:
                 request = dataclasses.replace(request, model="")
             model = request.model or provider.default_model
-            attempt = Attempt(len(self.attempts) + 1, alias, model)
+            attempt = Attempt(len(self.attempts) + 1, alias, model, streaming=self.streaming)
             refused = await self._over_budget(alias, model, request)
             if refused is not None:
                 attempt.outcome = "skipped"
@@ -357,9 +367,12 @@ class FallbackStream:
         began = time.monotonic()
         chars = 0
         meter = StreamMeter()
+        stream: AsyncIterator[TextDelta | Finish]
         while True:
             meter = StreamMeter()
-            if provider.accepts_meter:
+            if not self.streaming:
+                stream = _completed(provider, request)
+            elif provider.accepts_meter:
                 stream = provider.stream(request, meter=meter)  # type: ignore[call-arg]
             else:
                 stream = provider.stream(request)
@@ -477,6 +490,16 @@ class FallbackStream:
             logger.exception("could not write the cost record of %s", attempt.provider)
 
 
+async def _completed(
+    provider: LLMProvider, request: CompletionRequest
+) -> AsyncGenerator[TextDelta | Finish]:
+    """One non-streaming call, as the events of a stream: the whole text, then the finish."""
+    completion = await provider.complete(request)
+    if completion.text:
+        yield TextDelta(completion.text)
+    yield Finish(completion.finish_reason, completion.usage, completion.model)
+
+
 def partial_usage(request: CompletionRequest, meter: StreamMeter, chars: int) -> Usage:
     """Usage of an attempt that did not finish: the provider's counts so far where it gave
     them, estimates otherwise. Nothing counted when no text came and no count was reported."""
@@ -498,6 +521,7 @@ def stream_with_fallback(
     breaker: CircuitBreaker | None = None,
     providers: Mapping[str, LLMProvider] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    streaming: bool = True,
 ) -> FallbackStream:
     """Stream ``request`` from the first provider of ``chain`` that answers.
 
@@ -511,6 +535,7 @@ def stream_with_fallback(
         breaker=breaker,
         providers=providers,
         sleep=sleep,
+        streaming=streaming,
     )
 
 
