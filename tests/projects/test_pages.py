@@ -115,6 +115,21 @@ def test_create_project_shows_errors_in_place(
     assert Membership.objects.get(project=project).role == Role.OWNER
 
 
+def test_htmx_requests_are_sent_on_with_hx_redirect(
+    client_for: Callable[[Any], Client], ada: Any, project: Project
+) -> None:
+    client = client_for(ada)
+    htmx = {"HX-Request": "true"}
+    created = client.post("/projects/new/", {"name": "Reel", "description": ""}, headers=htmx)
+    reel = Project.objects.get(name="Reel")
+    assert created.status_code == 200 and "Location" not in created
+    assert created["HX-Redirect"] == f"/projects/{reel.pk}/"
+    added = client.post(f"/projects/{project.pk}/series/new/", {"name": "Weekly"}, headers=htmx)
+    assert added["HX-Redirect"] == f"/projects/{project.pk}/series/"
+    invalid = client.post("/projects/new/", {"name": "  "}, headers=htmx)
+    assert invalid.status_code == 400 and "HX-Redirect" not in invalid
+
+
 def test_world_forms_show_errors_in_place(
     client_for: Callable[[Any], Client], ada: Any, project: Project
 ) -> None:
