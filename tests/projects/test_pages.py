@@ -108,6 +108,8 @@ def test_create_project_shows_errors_in_place(
     assert response.status_code == 400
     html = response.content.decode()
     assert 'id="id_name_error"' in html and 'class="form-row field-error"' in html
+    assert 'aria-invalid="true" aria-describedby="id_name_error" id="id_name"' in html
+    assert 'data-testid="error-name"' in html
     assert "d</textarea>" in html, "what was typed is kept"
     ok = client.post("/projects/new/", {"name": "Reel", "description": ""})
     project = Project.objects.get(name="Reel")

@@ -3,6 +3,7 @@ exports and who may do what."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -103,6 +104,35 @@ def test_every_form_error_appears_in_place_and_input_is_kept(team: Any) -> None:
     assert "Key point 2 is over 300 characters." in html
     assert 'value="Keep this text"' in html
     assert Script.objects.count() == 0 and Run.objects.count() == 0
+
+
+def widget(html: str, name: str) -> str:
+    """The opening tag of the form control named ``name``."""
+    match = re.search(rf'<(?:input|textarea|select)\b[^>]*\bname="{name}"[^>]*>', html)
+    assert match, name
+    return match.group(0)
+
+
+def test_errors_and_help_are_tied_to_their_fields(team: Any) -> None:
+    url = reverse("scripts:new", args=[team.project.pk])
+    html = client_for(team.editor).post(url, form_data(topic="", provider="nope")).content.decode()
+    topic = widget(html, "topic")
+    assert 'aria-invalid="true"' in topic and 'aria-describedby="id_topic_error"' in topic
+    assert '<ul class="errorlist" id="id_topic_error" data-testid="error-topic">' in html
+    audience = widget(html, "audience")
+    assert "aria-invalid" not in audience and "aria-describedby" not in audience
+    assert 'Audience <span class="muted small">(optional)</span></label>' in html
+    streaming = widget(html, "streaming")
+    assert 'aria-describedby="id_streaming_helptext"' in streaming
+    assert '<div class="helptext" id="id_streaming_helptext">Off:' in html
+    assert 'aria-describedby="provider-help provider-errors"' in html
+    assert 'id="provider-errors" data-testid="error-provider"' in html
+
+    persona = client_for(team.editor).post(
+        reverse("scripts:persona_new", args=[team.project.pk]), {"name": ""}
+    )
+    name = widget(persona.content.decode(), "name")
+    assert 'aria-invalid="true"' in name and 'aria-describedby="id_name_error"' in name
 
 
 def test_a_persona_of_another_project_is_refused(team: Any, make_project: Any) -> None:
