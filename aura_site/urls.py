@@ -1,10 +1,36 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from aura_site import views
 from aura_site.api import api
+
+# Each product's pages nest under their project, at projects/<id>/<product>/ (the roundtable and
+# videos apps take their places here the same way). The project's own pages come after them.
+PRODUCT_PAGES = {
+    "scripts": "generation.scripts.urls",
+}
+
+# Products whose pages once lived at /<product>/<project_id>/...: those addresses answer 301.
+MOVED_PRODUCTS = ("scripts",)
+
+
+def _product_routes() -> list[URLPattern | URLResolver]:
+    routes: list[URLPattern | URLResolver] = [
+        path(f"projects/<int:project_id>/{product}/", include(urlconf))
+        for product, urlconf in PRODUCT_PAGES.items()
+    ]
+    routes += [
+        re_path(
+            rf"^{product}/(?P<project_id>[0-9]+)/(?P<rest>.*)\Z",
+            views.moved_under_project,
+            {"product": product},
+        )
+        for product in MOVED_PRODUCTS
+    ]
+    return routes
+
 
 urlpatterns = [
     path("health", views.health, name="health"),
@@ -12,6 +38,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("accounts/", include("aura_site.accounts.urls")),
     path("runs/", include("generation.runs.urls")),
-    path("scripts/", include("generation.scripts.urls")),
+    *_product_routes(),
     path("", include("aura_site.projects.urls")),
 ]

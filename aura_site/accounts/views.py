@@ -7,8 +7,8 @@ from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.models import User
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -16,26 +16,27 @@ from django.views.decorators.http import require_http_methods, require_POST
 from aura_site.accounts.forms import AccountForm, ApiTokenForm, SignupForm
 from aura_site.accounts.models import ApiToken
 from aura_site.accounts.tokens import token_create, token_revoke, tokens_for_user
+from aura_site.http import HtmxHttpRequest, redirect_to
 
 
 @login_not_required
 @sensitive_post_parameters("password1", "password2")
 @never_cache
 @require_http_methods(["GET", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
+def signup(request: HtmxHttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        return redirect("projects:dashboard")
+        return redirect_to(request, "projects:dashboard")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome to Aura Studio, {user.get_username()}.")
-        return redirect("projects:dashboard")
+        return redirect_to(request, "projects:dashboard")
     status = 400 if form.is_bound else 200
     return render(request, "accounts/signup.html", {"form": form}, status=status)
 
 
-def _account_context(request: HttpRequest, **extra: object) -> dict[str, object]:
+def _account_context(request: HtmxHttpRequest, **extra: object) -> dict[str, object]:
     context: dict[str, object] = {
         "account_form": AccountForm(instance=request.user),
         "token_form": ApiTokenForm(),
@@ -47,13 +48,13 @@ def _account_context(request: HttpRequest, **extra: object) -> dict[str, object]
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = AccountForm(request.POST, instance=request.user)
         if form.is_valid():
             form.save()
             messages.success(request, "Your details are saved.")
-            return redirect("accounts:account")
+            return redirect_to(request, "accounts:account")
         return render(
             request,
             "accounts/account.html",
@@ -66,20 +67,20 @@ def account(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("old_password", "new_password1", "new_password2")
 @never_cache
 @require_http_methods(["GET", "POST"])
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: HtmxHttpRequest) -> HttpResponse:
     form = PasswordChangeForm(cast(User, request.user), request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         update_session_auth_hash(request, user)
         messages.success(request, "Your password is changed.")
-        return redirect("accounts:account")
+        return redirect_to(request, "accounts:account")
     status = 400 if form.is_bound else 200
     return render(request, "accounts/password_change.html", {"form": form}, status=status)
 
 
 @never_cache
 @require_POST
-def token_new(request: HttpRequest) -> HttpResponse:
+def token_new(request: HtmxHttpRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return render(
@@ -90,8 +91,8 @@ def token_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke_view(request: HtmxHttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
     token_revoke(token=token)
     messages.success(request, f"The token “{token.name}” is revoked.")
-    return redirect("accounts:account")
+    return redirect_to(request, "accounts:account")

@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from aura_site.http import HtmxHttpRequest, redirect_to
 from aura_site.projects import live, selectors, services
 from aura_site.projects.forms import (
     WORLD_KINDS,
@@ -26,7 +27,7 @@ def _project_url(project: Project, anchor: str = "") -> str:
 
 
 def _render_project(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     project: Project,
     membership: Membership,
     status: int = 200,
@@ -50,12 +51,12 @@ def _render_project(
 
 
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, live.DASHBOARD_TEMPLATE, live.dashboard_context(request.user))
 
 
 @require_http_methods(["GET", "POST"])
-def project_create(request: HttpRequest) -> HttpResponse:
+def project_create(request: HtmxHttpRequest) -> HttpResponse:
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         project = services.project_create(
@@ -64,19 +65,19 @@ def project_create(request: HttpRequest) -> HttpResponse:
             description=form.cleaned_data["description"],
         )
         messages.success(request, f"Project “{project.name}” created. You are its owner.")
-        return redirect(_project_url(project))
+        return redirect_to(request, _project_url(project))
     status = 400 if form.is_bound else 200
     return render(request, "projects/project_form.html", {"form": form}, status=status)
 
 
 @require_GET
-def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_detail(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, membership = selectors.project_for_user(request.user, project_id)
     return _render_project(request, project, membership)
 
 
 @require_http_methods(["GET", "POST"])
-def project_edit(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_edit(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, membership = selectors.project_for_user(request.user, project_id, Role.EDITOR)
     form = ProjectForm(request.POST or None, instance=project)
     if request.method == "POST" and form.is_valid():
@@ -87,28 +88,28 @@ def project_edit(request: HttpRequest, project_id: int) -> HttpResponse:
             description=form.cleaned_data["description"],
         )
         messages.success(request, "Project details saved.")
-        return redirect(_project_url(project))
+        return redirect_to(request, _project_url(project))
     status = 400 if form.is_bound else 200
     context = {"form": form, "project": project, "membership": membership}
     return render(request, "projects/project_form.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
-def project_delete(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_delete(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, membership = selectors.project_for_user(request.user, project_id, Role.OWNER)
     form = ProjectDeleteForm(request.POST or None, project=project)
     if request.method == "POST" and form.is_valid():
         name = project.name
         services.project_delete(project=project, actor=request.user)
         messages.success(request, f"Project “{name}” deleted.")
-        return redirect("projects:dashboard")
+        return redirect_to(request, "projects:dashboard")
     status = 400 if form.is_bound else 200
     context = {"form": form, "project": project, "membership": membership}
     return render(request, "projects/project_delete.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
-def project_leave(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_leave(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, membership = selectors.project_for_user(request.user, project_id)
     error = ""
     if request.method == "POST":
@@ -118,13 +119,13 @@ def project_leave(request: HttpRequest, project_id: int) -> HttpResponse:
             error = exc.message
         else:
             messages.success(request, f"You left “{project.name}”.")
-            return redirect("projects:dashboard")
+            return redirect_to(request, "projects:dashboard")
     context = {"project": project, "membership": membership, "error": error}
     return render(request, "projects/project_leave.html", context, status=409 if error else 200)
 
 
 @require_POST
-def member_add(request: HttpRequest, project_id: int) -> HttpResponse:
+def member_add(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, membership = selectors.project_for_user(request.user, project_id, Role.OWNER)
     form = MemberAddForm(request.POST)
     if form.is_valid():
@@ -141,12 +142,12 @@ def member_add(request: HttpRequest, project_id: int) -> HttpResponse:
             messages.success(
                 request, f"{added.user.get_username()} joined as {added.get_role_display()}."
             )
-            return redirect(_project_url(project, "project-members"))
+            return redirect_to(request, _project_url(project, "project-members"))
     return _render_project(request, project, membership, status=400, invite_form=form)
 
 
 @require_POST
-def member_role(request: HttpRequest, project_id: int, membership_id: int) -> HttpResponse:
+def member_role(request: HtmxHttpRequest, project_id: int, membership_id: int) -> HttpResponse:
     project, membership = selectors.project_for_user(request.user, project_id, Role.OWNER)
     target = selectors.membership_in_project(project, membership_id)
     form = MemberRoleForm(request.POST)
@@ -168,7 +169,7 @@ def member_role(request: HttpRequest, project_id: int, membership_id: int) -> Ht
             )
         if target.user_id == request.user.pk and form.cleaned_data["role"] != Role.OWNER:
             messages.success(request, "Your role is changed.")
-        return redirect(_project_url(project, "project-members"))
+        return redirect_to(request, _project_url(project, "project-members"))
     return _render_project(
         request,
         project,
@@ -179,11 +180,11 @@ def member_role(request: HttpRequest, project_id: int, membership_id: int) -> Ht
 
 
 @require_POST
-def member_remove(request: HttpRequest, project_id: int, membership_id: int) -> HttpResponse:
+def member_remove(request: HtmxHttpRequest, project_id: int, membership_id: int) -> HttpResponse:
     project, membership = selectors.project_for_user(request.user, project_id)
     target = selectors.membership_in_project(project, membership_id)
     if target.user_id == request.user.pk:
-        return redirect("projects:leave", project.pk)
+        return redirect_to(request, "projects:leave", project.pk)
     project, membership = selectors.project_for_user(request.user, project_id, Role.OWNER)
     try:
         services.member_remove(project=project, actor=request.user, membership=target)
@@ -196,7 +197,7 @@ def member_remove(request: HttpRequest, project_id: int, membership_id: int) -> 
             member_error=f"{target.user.get_username()}: {exc.message}",
         )
     messages.success(request, f"{target.user.get_username()} was removed from the project.")
-    return redirect(_project_url(project, "project-members"))
+    return redirect_to(request, _project_url(project, "project-members"))
 
 
 def _kind(kind: str) -> WorldKind:
@@ -204,7 +205,7 @@ def _kind(kind: str) -> WorldKind:
 
 
 @require_GET
-def world_list(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
+def world_list(request: HtmxHttpRequest, project_id: int, kind: str) -> HttpResponse:
     project, membership = selectors.project_for_user(request.user, project_id)
     context = {
         "project": project,
@@ -217,7 +218,7 @@ def world_list(request: HttpRequest, project_id: int, kind: str) -> HttpResponse
 
 
 @require_http_methods(["GET", "POST"])
-def world_create(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
+def world_create(request: HtmxHttpRequest, project_id: int, kind: str) -> HttpResponse:
     project, membership = selectors.project_for_user(request.user, project_id, Role.EDITOR)
     world = _kind(kind)
     form = world.form(request.POST or None)
@@ -229,14 +230,14 @@ def world_create(request: HttpRequest, project_id: int, kind: str) -> HttpRespon
             fields=form.cleaned_data,
         )
         messages.success(request, f"Added the {world.singular} “{item.name}”.")
-        return redirect("projects:world_list", project.pk, kind)
+        return redirect_to(request, "projects:world_list", project.pk, kind)
     status = 400 if form.is_bound else 200
     context = {"project": project, "membership": membership, "kind": world, "form": form}
     return render(request, "projects/world_form.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
-def world_edit(request: HttpRequest, project_id: int, kind: str, item_id: int) -> HttpResponse:
+def world_edit(request: HtmxHttpRequest, project_id: int, kind: str, item_id: int) -> HttpResponse:
     item, membership = selectors.world_item_for_user(
         request.user, project_id, kind, item_id, Role.EDITOR
     )
@@ -245,7 +246,7 @@ def world_edit(request: HttpRequest, project_id: int, kind: str, item_id: int) -
     if request.method == "POST" and form.is_valid():
         services.world_item_update(item=item, actor=request.user, fields=form.cleaned_data)
         messages.success(request, f"Saved the {world.singular} “{item.name}”.")
-        return redirect("projects:world_list", item.project.pk, kind)
+        return redirect_to(request, "projects:world_list", item.project.pk, kind)
     status = 400 if form.is_bound else 200
     context = {
         "project": item.project,
@@ -258,7 +259,9 @@ def world_edit(request: HttpRequest, project_id: int, kind: str, item_id: int) -
 
 
 @require_http_methods(["GET", "POST"])
-def world_delete(request: HttpRequest, project_id: int, kind: str, item_id: int) -> HttpResponse:
+def world_delete(
+    request: HtmxHttpRequest, project_id: int, kind: str, item_id: int
+) -> HttpResponse:
     item, membership = selectors.world_item_for_user(
         request.user, project_id, kind, item_id, Role.EDITOR
     )
@@ -267,6 +270,6 @@ def world_delete(request: HttpRequest, project_id: int, kind: str, item_id: int)
         name = item.name
         services.world_item_delete(item=item, actor=request.user)
         messages.success(request, f"Deleted the {world.singular} “{name}”.")
-        return redirect("projects:world_list", project_id, kind)
+        return redirect_to(request, "projects:world_list", project_id, kind)
     context = {"project": item.project, "membership": membership, "kind": world, "item": item}
     return render(request, "projects/world_delete.html", context)

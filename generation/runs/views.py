@@ -5,16 +5,12 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
+from aura_site.http import HtmxHttpRequest
 from aura_site.projects.models import Role
 from generation.runs import fragments
 from generation.runs.selectors import panel_context, panel_template, run_for_user, run_snapshot
 from generation.runs.services import run_cancel
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 @require_GET

@@ -99,7 +99,12 @@ class ScriptForm(forms.Form):
         max_length=120,
         widget=forms.TextInput(attrs={"list": "model-suggestions", "placeholder": "default"}),
     )
-    streaming = forms.BooleanField(required=False, initial=True, label="Stream the script live")
+    streaming = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Stream the script live",
+        help_text="Off: the page waits and shows the whole script at once.",
+    )
 
     def __init__(
         self, *args: Any, project: Project, providers: list[Any] | None = None, **kwargs: Any
@@ -184,7 +189,7 @@ class EditForm(forms.Form):
         strip=False,
         error_messages={"required": "The script cannot be empty."},
     )
-    note = forms.CharField(required=False, max_length=300, label="What changed (optional)")
+    note = forms.CharField(required=False, max_length=300, label="What changed")
     base = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     def clean_text(self) -> str:

@@ -9,11 +9,11 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from aura_site.http import HtmxHttpRequest, redirect_to
 from aura_site.projects.models import Membership, Project, Role
 from aura_site.projects.selectors import project_for_user
 from generation.scripts import selectors, services
@@ -41,18 +41,6 @@ from generation.scripts.prompt import section_plan
 from generation.scripts.timing import clock, timing_table, total_seconds
 
 
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _redirect(request: HttpRequest, url: str) -> HttpResponse:
-    if _is_htmx(request):
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
-
-
 def _can_edit(membership: Membership) -> bool:
     return membership.can(Role.EDITOR)
 
@@ -62,7 +50,7 @@ def _can_edit(membership: Membership) -> bool:
 
 
 @require_GET
-def script_list(request: HttpRequest, project_id: int) -> HttpResponse:
+def script_list(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     query = request.GET.get("q", "")[:200]
     project, membership, scripts = selectors.scripts_for_project(request.user, project_id, query)
     page = Paginator(scripts, 25).get_page(request.GET.get("page"))
@@ -73,7 +61,7 @@ def script_list(request: HttpRequest, project_id: int) -> HttpResponse:
         "page": page,
         "query": query,
     }
-    if _is_htmx(request) and request.headers.get("HX-Target") == "script-results":
+    if request.htmx and request.htmx.target == "script-results":
         return render(request, "scripts/list.html#results", context)
     return render(request, "scripts/list.html", context)
 
@@ -98,7 +86,7 @@ def _form_context(
 
 
 @require_http_methods(["GET", "POST"])
-def script_new(request: HttpRequest, project_id: int) -> HttpResponse:
+def script_new(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, membership = project_for_user(request.user, project_id, minimum=Role.EDITOR)
     cards = provider_cards()
     infos = [card.info for card in cards]
@@ -122,7 +110,7 @@ def script_new(request: HttpRequest, project_id: int) -> HttpResponse:
                 url = script.get_absolute_url()
                 if not form.cleaned_data.get("streaming"):
                     url += "?streaming=off"
-                return _redirect(request, url)
+                return redirect_to(request, url)
         status = 400
     else:
         initial: dict[str, Any] = {}
@@ -131,14 +119,14 @@ def script_new(request: HttpRequest, project_id: int) -> HttpResponse:
         form = ScriptForm(project=project, providers=infos, initial=initial)
         status = 200
     context = _form_context(project, membership, form, cards)
-    if _is_htmx(request) and request.method == "POST":
+    if request.htmx and request.method == "POST":
         # htmx swaps only successful responses: the form with its errors comes back as a 200.
         return render(request, "scripts/new.html#script_form", context)
     return render(request, "scripts/new.html", context, status=status)
 
 
 @require_POST
-def script_guidance(request: HttpRequest, project_id: int) -> HttpResponse:
+def script_guidance(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_user(request.user, project_id, minimum=Role.EDITOR)
     guide = guidance_for(request.POST, key_points_from(request.POST), project)
     return render(request, "scripts/new.html#guidance", {"guide": guide, "project": project})
@@ -149,7 +137,7 @@ def script_guidance(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 def _script_context(
-    request: HttpRequest, script: Script, membership: Membership, version: ScriptVersion | None
+    request: HtmxHttpRequest, script: Script, membership: Membership, version: ScriptVersion | None
 ) -> dict[str, Any]:
     versions = list(selectors.versions_of(script))
     plan = section_plan(script.brief)
@@ -186,23 +174,23 @@ def _script_context(
 
 
 @require_GET
-def script_detail(request: HttpRequest, project_id: int, script_id: int) -> HttpResponse:
+def script_detail(request: HtmxHttpRequest, project_id: int, script_id: int) -> HttpResponse:
     script, membership = selectors.script_get(request.user, project_id, script_id)
     number = request.GET.get("v")
     version = selectors.version_get(script, number) if number else script.current_version
     context = _script_context(request, script, membership, version)
-    if _is_htmx(request) and request.headers.get("HX-Target") == "script-view":
+    if request.htmx and request.htmx.target == "script-view":
         return render(request, "scripts/detail.html#script_view", context)
     return render(request, "scripts/detail.html", context)
 
 
 def _start_from_page(
-    request: HttpRequest, script: Script, continue_version: int | None
+    request: HtmxHttpRequest, script: Script, continue_version: int | None
 ) -> HttpResponse:
     form = ProviderChoiceForm(request.POST, providers=providers_known())
     if not form.is_valid():
         messages.error(request, "Choose a provider from the list.")
-        return _redirect(request, script.get_absolute_url())
+        return redirect_to(request, script.get_absolute_url())
     try:
         script_generate(
             user=request.user,
@@ -213,18 +201,18 @@ def _start_from_page(
         )
     except GenerationRefused as exc:
         messages.error(request, exc.message)
-    return _redirect(request, script.get_absolute_url())
+    return redirect_to(request, script.get_absolute_url())
 
 
 @require_POST
-def script_regenerate(request: HttpRequest, project_id: int, script_id: int) -> HttpResponse:
+def script_regenerate(request: HtmxHttpRequest, project_id: int, script_id: int) -> HttpResponse:
     script, _ = selectors.script_get(request.user, project_id, script_id, minimum=Role.EDITOR)
     return _start_from_page(request, script, None)
 
 
 @require_POST
 def script_continue(
-    request: HttpRequest, project_id: int, script_id: int, number: int
+    request: HtmxHttpRequest, project_id: int, script_id: int, number: int
 ) -> HttpResponse:
     script, _ = selectors.script_get(request.user, project_id, script_id, minimum=Role.EDITOR)
     version = selectors.version_get(script, number)
@@ -232,7 +220,7 @@ def script_continue(
 
 
 @require_http_methods(["GET", "POST"])
-def script_edit(request: HttpRequest, project_id: int, script_id: int) -> HttpResponse:
+def script_edit(request: HtmxHttpRequest, project_id: int, script_id: int) -> HttpResponse:
     script, membership = selectors.script_get(
         request.user, project_id, script_id, minimum=Role.EDITOR
     )
@@ -257,7 +245,7 @@ def script_edit(request: HttpRequest, project_id: int, script_id: int) -> HttpRe
                     form.add_error(field if field in form.fields else None, errors)
             else:
                 messages.success(request, f"Saved as version {version.number}.")
-                return _redirect(request, script.get_absolute_url())
+                return redirect_to(request, script.get_absolute_url())
         status = 400
     else:
         form = EditForm(
@@ -276,7 +264,7 @@ def script_edit(request: HttpRequest, project_id: int, script_id: int) -> HttpRe
 
 
 @require_GET
-def script_compare(request: HttpRequest, project_id: int, script_id: int) -> HttpResponse:
+def script_compare(request: HtmxHttpRequest, project_id: int, script_id: int) -> HttpResponse:
     script, membership = selectors.script_get(request.user, project_id, script_id)
     form = CompareForm(request.GET)
     context: dict[str, Any] = {
@@ -298,7 +286,7 @@ def script_compare(request: HttpRequest, project_id: int, script_id: int) -> Htt
 
 @require_GET
 def script_export_view(
-    request: HttpRequest, project_id: int, script_id: int, number: int, fmt: str
+    request: HtmxHttpRequest, project_id: int, script_id: int, number: int, fmt: str
 ) -> HttpResponse:
     script, _ = selectors.script_get(request.user, project_id, script_id)
     version = selectors.version_get(script, number)
@@ -315,7 +303,7 @@ def script_export_view(
 
 
 @require_GET
-def persona_list(request: HttpRequest, project_id: int) -> HttpResponse:
+def persona_list(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, membership, personas = selectors.personas_for_project(request.user, project_id)
     return render(
         request,
@@ -341,7 +329,7 @@ def _persona_initial(persona: Any) -> dict[str, Any]:
 
 @require_http_methods(["GET", "POST"])
 def persona_form(
-    request: HttpRequest, project_id: int, persona_id: int | None = None
+    request: HtmxHttpRequest, project_id: int, persona_id: int | None = None
 ) -> HttpResponse:
     if persona_id is None:
         project, membership = project_for_user(request.user, project_id, minimum=Role.EDITOR)
@@ -363,7 +351,7 @@ def persona_form(
                     form.add_error(field if field in form.fields else None, errors)
             else:
                 messages.success(request, f"Persona “{saved.name}” saved.")
-                return _redirect(request, reverse("scripts:personas", args=[project.pk]))
+                return redirect_to(request, "scripts:personas", project.pk)
         status = 400
     else:
         form = PersonaForm(initial=_persona_initial(persona) if persona else None)
@@ -377,7 +365,7 @@ def persona_form(
 
 
 @require_http_methods(["GET", "POST"])
-def persona_delete(request: HttpRequest, project_id: int, persona_id: int) -> HttpResponse:
+def persona_delete(request: HtmxHttpRequest, project_id: int, persona_id: int) -> HttpResponse:
     persona, membership = selectors.persona_get(
         request.user, project_id, persona_id, minimum=Role.EDITOR
     )
@@ -386,7 +374,7 @@ def persona_delete(request: HttpRequest, project_id: int, persona_id: int) -> Ht
         name = persona.name
         services.persona_delete(persona)
         messages.success(request, f"Persona “{name}” deleted.")
-        return _redirect(request, reverse("scripts:personas", args=[project.pk]))
+        return redirect_to(request, "scripts:personas", project.pk)
     return render(
         request,
         "scripts/persona_delete.html",

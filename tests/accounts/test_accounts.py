@@ -180,6 +180,17 @@ def test_revoke_own_token_only(client: Client, make_user: Any) -> None:
     assert bens.revoked_at is None
 
 
+def test_htmx_requests_are_sent_on_with_hx_redirect(client: Client, make_user: Any) -> None:
+    ada = make_user("ada")
+    client.force_login(ada)
+    token, _ = token_create(user=ada, name="mine")
+    revoked = client.post(f"/accounts/tokens/{token.pk}/revoke/", headers={"HX-Request": "true"})
+    assert revoked.status_code == 200 and "Location" not in revoked
+    assert revoked["HX-Redirect"] == "/accounts/"
+    saved = client.post("/accounts/", {"email": "ada@example.org"}, headers={"HX-Request": "true"})
+    assert saved["HX-Redirect"] == "/accounts/"
+
+
 def test_token_authentication(make_user: Any) -> None:
     user = make_user("ada")
     token, raw = token_create(user=user, name="t")

@@ -98,6 +98,7 @@ def test_write_edit_compare_and_export_a_script(
     text = page.locator("[data-testid=script-text]")
     expect(text).to_contain_text("heat the water to 94 degrees")
     script_url = page.url.split("?")[0]
+    assert re.search(r"/projects/\d+/scripts/\d+/$", script_url), script_url
 
     # Edit by hand: a new version.
     page.click("[data-testid=edit]")
@@ -117,8 +118,11 @@ def test_write_edit_compare_and_export_a_script(
     expect(added).to_have_count(2)
     expect(added.last).to_contain_text("Morning, coffee people!")
 
-    # Export in each format.
-    page.goto(script_url)
+    # Export in each format, from the script page reached by its old address.
+    old_url = re.sub(r"/projects/(\d+)/scripts/", r"/scripts/\1/", script_url)
+    page.goto(old_url + "?v=2")
+    assert page.url == script_url + "?v=2"
+    expect(page.locator("[data-testid=script-version]")).to_have_attribute("data-version", "2")
     for fmt in ("md", "txt", "srt"):
         with page.expect_download() as info:
             page.click(f"[data-testid=export-{fmt}]")

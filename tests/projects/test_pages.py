@@ -108,11 +108,28 @@ def test_create_project_shows_errors_in_place(
     assert response.status_code == 400
     html = response.content.decode()
     assert 'id="id_name_error"' in html and 'class="form-row field-error"' in html
+    assert 'aria-invalid="true" aria-describedby="id_name_error" id="id_name"' in html
+    assert 'data-testid="error-name"' in html
     assert "d</textarea>" in html, "what was typed is kept"
     ok = client.post("/projects/new/", {"name": "Reel", "description": ""})
     project = Project.objects.get(name="Reel")
     assert ok["Location"] == f"/projects/{project.pk}/"
     assert Membership.objects.get(project=project).role == Role.OWNER
+
+
+def test_htmx_requests_are_sent_on_with_hx_redirect(
+    client_for: Callable[[Any], Client], ada: Any, project: Project
+) -> None:
+    client = client_for(ada)
+    htmx = {"HX-Request": "true"}
+    created = client.post("/projects/new/", {"name": "Reel", "description": ""}, headers=htmx)
+    reel = Project.objects.get(name="Reel")
+    assert created.status_code == 200 and "Location" not in created
+    assert created["HX-Redirect"] == f"/projects/{reel.pk}/"
+    added = client.post(f"/projects/{project.pk}/series/new/", {"name": "Weekly"}, headers=htmx)
+    assert added["HX-Redirect"] == f"/projects/{project.pk}/series/"
+    invalid = client.post("/projects/new/", {"name": "  "}, headers=htmx)
+    assert invalid.status_code == 400 and "HX-Redirect" not in invalid
 
 
 def test_world_forms_show_errors_in_place(

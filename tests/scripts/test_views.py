@@ -3,6 +3,7 @@ exports and who may do what."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -105,6 +106,35 @@ def test_every_form_error_appears_in_place_and_input_is_kept(team: Any) -> None:
     assert Script.objects.count() == 0 and Run.objects.count() == 0
 
 
+def widget(html: str, name: str) -> str:
+    """The opening tag of the form control named ``name``."""
+    match = re.search(rf'<(?:input|textarea|select)\b[^>]*\bname="{name}"[^>]*>', html)
+    assert match, name
+    return match.group(0)
+
+
+def test_errors_and_help_are_tied_to_their_fields(team: Any) -> None:
+    url = reverse("scripts:new", args=[team.project.pk])
+    html = client_for(team.editor).post(url, form_data(topic="", provider="nope")).content.decode()
+    topic = widget(html, "topic")
+    assert 'aria-invalid="true"' in topic and 'aria-describedby="id_topic_error"' in topic
+    assert '<ul class="errorlist" id="id_topic_error" data-testid="error-topic">' in html
+    audience = widget(html, "audience")
+    assert "aria-invalid" not in audience and "aria-describedby" not in audience
+    assert 'Audience <span class="muted small">(optional)</span></label>' in html
+    streaming = widget(html, "streaming")
+    assert 'aria-describedby="id_streaming_helptext"' in streaming
+    assert '<div class="helptext" id="id_streaming_helptext">Off:' in html
+    assert 'aria-describedby="provider-help provider-errors"' in html
+    assert 'id="provider-errors" data-testid="error-provider"' in html
+
+    persona = client_for(team.editor).post(
+        reverse("scripts:persona_new", args=[team.project.pk]), {"name": ""}
+    )
+    name = widget(persona.content.decode(), "name")
+    assert 'aria-invalid="true"' in name and 'aria-describedby="id_name_error"' in name
+
+
 def test_a_persona_of_another_project_is_refused(team: Any, make_project: Any) -> None:
     other = make_project(owner=team.owner, name="Other")
     persona = Persona.objects.create(project=other, name="Elsewhere")
@@ -122,7 +152,7 @@ def test_start_creates_the_script_and_its_run(team: Any) -> None:
         form_data(persona=str(persona.pk), delivery="fast", streaming=""),
         headers={"HX-Request": "true"},
     )
-    assert response.status_code == 204
+    assert response.status_code == 200 and "Location" not in response
     script = Script.objects.get()
     assert response["HX-Redirect"] == script.get_absolute_url() + "?streaming=off"
     assert script.brief["words_per_minute"] == 190 and script.brief["word_budget"] == 190
@@ -334,3 +364,44 @@ def test_regenerate_and_continue_start_runs_for_the_script(team: Any, wait_run: 
         reverse("scripts:regenerate", args=[team.project.pk, script.pk]), {"provider": "nope"}
     )
     assert bad.status_code == 302 and Run.objects.count() == 2
+
+
+def test_htmx_requests_are_sent_on_with_hx_redirect_and_plain_ones_with_302(team: Any) -> None:
+    script = a_script(team)
+    persona = Persona.objects.create(project=team.project, name="Maya")
+    pid = team.project.pk
+    personas = reverse("scripts:personas", args=[pid])
+    posts = [
+        (reverse("scripts:persona_new", args=[pid]), {"name": "Ben"}, personas),
+        (reverse("scripts:persona_edit", args=[pid, persona.pk]), {"name": "Maya B"}, personas),
+        (
+            reverse("scripts:edit", args=[pid, script.pk]),
+            {"text": "## Hook\n\nEdited.", "base": "1"},
+            script.get_absolute_url(),
+        ),
+        (
+            reverse("scripts:regenerate", args=[pid, script.pk]),
+            {"provider": "nope"},
+            script.get_absolute_url(),
+        ),
+        (reverse("scripts:persona_delete", args=[pid, persona.pk]), {}, personas),
+    ]
+    client = client_for(team.editor)
+    for url, data, goes_to in posts:
+        response = client.post(url, data, headers={"HX-Request": "true"})
+        assert response.status_code == 200, url
+        assert response["HX-Redirect"] == goes_to and "Location" not in response, url
+    again = Persona.objects.create(project=team.project, name="Cleo")
+    plain = client.post(reverse("scripts:persona_delete", args=[pid, again.pk]))
+    assert plain.status_code == 302 and plain["Location"] == personas
+    assert "HX-Redirect" not in plain
+
+
+def test_htmx_form_errors_come_back_in_place_as_the_form_alone(team: Any) -> None:
+    url = reverse("scripts:new", args=[team.project.pk])
+    client = client_for(team.editor)
+    htmx = client.post(url, form_data(topic=""), headers={"HX-Request": "true"})
+    assert htmx.status_code == 200 and "HX-Redirect" not in htmx
+    assert htmx.content.decode().lstrip().startswith('<form id="script-form"')
+    plain = client.post(url, form_data(topic=""))
+    assert plain.status_code == 400 and "<html" in plain.content.decode()
