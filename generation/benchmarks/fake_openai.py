@@ -20,7 +20,8 @@ or in a separate process, so that its CPU is not counted against the client::
 
     with FakeOpenAIServer(tokens=10_000, process=True) as fake: ...
 
-``tokens`` is how many content tokens each stream emits (each token is ``piece``);
+``tokens`` is how many content tokens each stream emits (each token is ``piece``); with ``text``
+the fake answers that text instead, a token per word (with the spaces before it);
 ``tokens_per_second=None`` emits as fast as the socket takes them, a number paces them.
 ``first_token_delay`` (seconds) waits before the first token. The same counters are served as
 JSON at ``GET /_fake/stats`` and the settings can be changed with ``POST /_fake/config``, which is
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -56,7 +58,9 @@ class _State:
         piece: str,
         model: str,
         first_token_delay: float,
+        text: str = "",
     ) -> None:
+        self.text = text
         self.tokens = tokens
         self.tokens_per_second = tokens_per_second
         self.piece = piece
@@ -78,6 +82,14 @@ class _State:
             self.model = str(values["model"])
         if "first_token_delay" in values:
             self.first_token_delay = float(values["first_token_delay"])
+        if "text" in values:
+            self.text = str(values["text"] or "")
+
+    def pieces(self) -> list[str]:
+        """The content of each token of an answer."""
+        if self.text:
+            return re.findall(r"\s*\S+", self.text)
+        return [self.piece] * self.tokens
 
 
 def _chunk(model: str, created: int, delta: dict[str, Any], finish: str | None) -> bytes:
@@ -171,15 +183,15 @@ class _Handler:
                         "index": 0,
                         "message": {
                             "role": "assistant",
-                            "content": state.piece * state.tokens,
+                            "content": "".join(state.pieces()),
                         },
                         "finish_reason": "stop",
                     }
                 ],
                 "usage": {
                     "prompt_tokens": prompt,
-                    "completion_tokens": state.tokens,
-                    "total_tokens": prompt + state.tokens,
+                    "completion_tokens": len(state.pieces()),
+                    "total_tokens": prompt + len(state.pieces()),
                 },
             },
         )
@@ -188,7 +200,8 @@ class _Handler:
 
     async def _stream(self, response: LoopbackResponse, body: dict[str, Any], model: str) -> None:
         state = self.state
-        tokens, rate, delay = state.tokens, state.tokens_per_second, state.first_token_delay
+        pieces, rate, delay = state.pieces(), state.tokens_per_second, state.first_token_delay
+        tokens = len(pieces)
         created = int(time.time())
         await response.start(
             200,
@@ -197,21 +210,31 @@ class _Handler:
         await response.write(_chunk(model, created, {"role": "assistant", "content": ""}, None))
         if delay:
             await asyncio.sleep(delay)
-        token = _chunk(model, created, {"content": state.piece}, None)
+        uniform = len(set(pieces)) <= 1
+        token = _chunk(model, created, {"content": pieces[0] if pieces else ""}, None)
         if rate:
             interval = 1.0 / rate
             started = time.monotonic()
             for index in range(tokens):
-                await response.write(token)
+                if uniform:
+                    await response.write(token)
+                else:
+                    await response.write(
+                        _chunk(model, created, {"content": pieces[index]}, None)
+                    )
                 wait = started + (index + 1) * interval - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-        else:
+        elif uniform:
             sent = 0
             while sent < tokens:
                 batch = min(_BATCH, tokens - sent)
                 await response.write_many([token] * batch)
                 sent += batch
+        else:
+            await response.write_many(
+                [_chunk(model, created, {"content": piece}, None) for piece in pieces]
+            )
         await response.write(_chunk(model, created, {}, "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
             prompt = _prompt_tokens(body)
@@ -245,9 +268,10 @@ class FakeOpenAIServer:
         piece: str = "tok ",
         model: str = "gpt-4o-mini",
         first_token_delay: float = 0.0,
+        text: str = "",
         process: bool = False,
     ) -> None:
-        self._state = _State(tokens, tokens_per_second, piece, model, first_token_delay)
+        self._state = _State(tokens, tokens_per_second, piece, model, first_token_delay, text)
         self._process = process
         self._server: LoopbackServer | None = None
         self._child: subprocess.Popen[str] | None = None
@@ -326,6 +350,8 @@ class FakeOpenAIServer:
                 self._child.wait()
                 raise RuntimeError(f"the fake OpenAI server did not start: {line!r}")
             self._root = line.removeprefix("READY ")
+            if state.text:
+                self.configure(text=state.text)
             return self
         holder: list[LoopbackServer] = []
         server = LoopbackServer(_Handler(self._state, holder))
