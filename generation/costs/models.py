@@ -242,11 +242,9 @@ class ProviderCredential(models.Model):
         return f"{self.provider} credentials"
 
     def set_api_key(self, key: str) -> None:
-        from generation.providers.transport import mask_secret
-
         key = key.strip()
         self.api_key_encrypted = crypto.encrypt(key)
-        self.key_hint = mask_secret(key)
+        self.key_hint = crypto.mask_secret(key)
 
     def api_key(self) -> str:
         return crypto.decrypt(self.api_key_encrypted)

@@ -16,7 +16,6 @@ from generation.costs.models import AppendOnlyError, CostRecord, Price, Provider
 from generation.costs.services import cost_for, cost_record_create, expected_cost, price_for
 from generation.costs.tokens import estimate_tokens
 from generation.providers.base import Usage
-from generation.providers.transport import mask_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +96,8 @@ def test_encryption_round_trip_and_masking(settings):
     token = crypto.encrypt("sk-live-abcdef123456")
     assert "sk-live" not in token
     assert crypto.decrypt(token) == "sk-live-abcdef123456"
-    assert mask_secret("sk-live-abcdef123456") == "sk-…3456"
+    assert crypto.mask_secret("sk-live-abcdef123456") == "sk-…3456"
+    assert crypto.mask_secret("short") == "…rt"
 
 
 def test_rotation_re_encrypts_with_the_newest_key(settings):
