@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from generation.costs.models import CostRecord, Price
 from generation.costs.tokens import estimate_tokens
-from generation.providers.base import Usage
 
 __all__ = [
     "PriceQuote",
@@ -74,8 +73,10 @@ def cost_from_quote(quote: PriceQuote, input_tokens: int, output_tokens: int) ->
     return raw.quantize(COST_PLACES, rounding=ROUND_HALF_UP)
 
 
-def cost_for(provider: str, model: str, usage: Usage, at: datetime | None = None) -> Decimal:
-    return cost_from_quote(price_for(provider, model, at), usage.input_tokens, usage.output_tokens)
+def cost_for(
+    provider: str, model: str, input_tokens: int, output_tokens: int, at: datetime | None = None
+) -> Decimal:
+    return cost_from_quote(price_for(provider, model, at), input_tokens, output_tokens)
 
 
 def expected_cost(
@@ -96,8 +97,10 @@ def cost_record_create(
     *,
     provider: str,
     model: str,
-    usage: Usage,
     outcome: str,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    reported: bool = False,
     cost: Decimal | None = None,
     user_id: Any = None,
     project_id: Any = None,
@@ -105,16 +108,19 @@ def cost_record_create(
     attempt: int = 1,
     error_kind: str = "",
 ) -> CostRecord:
-    amount = cost if cost is not None else cost_for(provider, model, usage)
+    """Write one attempt's record. ``reported``: the token counts are the provider's own (else
+    estimated). ``cost`` defaults to the counts at the price in effect now."""
+    input_tokens, output_tokens = max(0, input_tokens), max(0, output_tokens)
+    amount = cost if cost is not None else cost_for(provider, model, input_tokens, output_tokens)
     return CostRecord.objects.create(
         user_id=user_id,
         project_id=project_id,
         provider=provider,
         model=model[:120],
-        input_tokens=max(0, usage.input_tokens),
-        output_tokens=max(0, usage.output_tokens),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
         cost=amount,
-        reported=usage.reported,
+        reported=reported,
         run_id=str(run_id or "")[:64],
         attempt=attempt,
         outcome=outcome,

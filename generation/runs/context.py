@@ -538,7 +538,9 @@ class RunContext:
             await acost_record_create(
                 provider=alias,
                 model=completion.model or model,
-                usage=usage,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                reported=usage.reported,
                 outcome="succeeded",
                 cost=cost,
                 user_id=self.run.created_by_id,

@@ -200,13 +200,14 @@ def test_cost_ledger_admin_shows_totals(web, make_user):
     from decimal import Decimal
 
     from generation.costs.services import cost_record_create
-    from generation.providers.base import Usage
 
     for _ in range(2):
         cost_record_create(
             provider="openai",
             model="gpt-4o-mini",
-            usage=Usage(1000, 1000, True),
+            input_tokens=1000,
+            output_tokens=1000,
+            reported=True,
             outcome="succeeded",
         )
     web.force_login(make_user(is_staff=True, is_superuser=True))
