@@ -7,7 +7,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet, Sum
@@ -15,8 +14,8 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from generation.costs.budgets import budget_spent, usd
+from generation.costs.credentials import credential_test, credentials_rotate
 from generation.costs.models import Budget, CostRecord, Price, ProviderCredential
-from generation.providers.base import ProviderError
 
 
 @admin.register(Price)
@@ -226,18 +225,9 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
 
     @admin.action(description="Test key (the cheapest real call the provider has)")
     def test_key(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
-        from generation.providers.registry import get_provider
-
         for credential in queryset:
             try:
-                provider = get_provider(credential.provider)
-                note = async_to_sync(provider.test_key)()
-            except ProviderError as exc:
-                self.message_user(
-                    request,
-                    f"{credential.provider}: {exc.kind.value}: {exc.message}",
-                    messages.ERROR,
-                )
+                note = credential_test(credential.provider)
             except Exception as exc:
                 self.message_user(request, f"{credential.provider}: {exc}", messages.ERROR)
             else:
@@ -247,7 +237,5 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
     def rotate_encryption(
         self, request: HttpRequest, queryset: QuerySet[ProviderCredential]
     ) -> None:
-        from generation.costs.credentials import credentials_rotate
-
         count = credentials_rotate(queryset)
         self.message_user(request, f"Re-encrypted {count} stored key(s).", messages.SUCCESS)

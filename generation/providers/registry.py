@@ -11,6 +11,7 @@ Public API::
     await aresolve_chain(choice) -> list[str]
     await provider_infos() -> list[ProviderInfo]
     known_providers() -> list[str]
+    key_test(alias) -> str                                  # sync; the admin's "Test key"
     UnknownProvider (ValueError)
 
 Every provider choice ends in RuleBased, which always answers.
@@ -22,11 +23,11 @@ import asyncio
 import threading
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from generation.providers.base import LLMProvider, ProviderInfo
+from generation.providers.base import LLMProvider, ProviderError, ProviderInfo
 
 RULEBASED = "rulebased"
 OLLAMA = "ollama"
@@ -166,6 +167,18 @@ async def provider_infos() -> list[ProviderInfo]:
             )
         )
     return infos
+
+
+def key_test(alias: str) -> str:
+    """``alias``'s cheapest real call with the key and settings in effect now: its note, or
+    ``KeyTestFailed`` naming the error's kind (``auth: …``). The generation app registers it as
+    the costs app's key tester."""
+    from generation.costs.credentials import KeyTestFailed
+
+    try:
+        return async_to_sync(get_provider(alias).test_key)()
+    except ProviderError as exc:
+        raise KeyTestFailed(f"{exc.kind.value}: {exc.message}") from exc
 
 
 def reset() -> None:
