@@ -1,6 +1,6 @@
-"""Staff screens: prices (editable), the cost ledger (read-only, with totals), spending budgets
-(with what was spent in the current period and what remains) and provider credentials (keys
-write-only, shown masked, with a "Test key" action)."""
+"""Staff screens: prices per token, per second or per clip (editable), the cost ledger
+(read-only, with totals), spending budgets (with what was spent in the current period and what
+remains) and provider credentials (keys write-only, shown masked, with a "Test key" action)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,16 @@ from generation.costs.models import Budget, CostRecord, Price, ProviderCredentia
 
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
-    list_display = ("provider", "model", "input_per_1k", "output_per_1k", "effective_from")
-    list_filter = ("provider",)
+    list_display = (
+        "provider",
+        "model",
+        "unit",
+        "input_per_1k",
+        "output_per_1k",
+        "amount",
+        "effective_from",
+    )
+    list_filter = ("provider", "unit")
     search_fields = ("provider", "model")
     ordering = ("provider", "model", "-effective_from")
 

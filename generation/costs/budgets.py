@@ -25,7 +25,7 @@ from django.db.models import BigIntegerField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
-from generation.costs.models import Budget, CostRecord
+from generation.costs.models import Budget, CostRecord, Unit
 from generation.costs.services import PriceQuote, cost_from_quote, price_for
 
 __all__ = [
@@ -182,7 +182,7 @@ def call_expected_cost(
 ) -> Decimal:
     """The most a call should cost: its (estimated) input tokens and all of the output tokens
     it may produce."""
-    return _expected(price_for(provider, model), input_tokens, max_output_tokens)
+    return _expected(price_for(provider, model, unit=Unit.TOKEN), input_tokens, max_output_tokens)
 
 
 def budget_check_call(
@@ -199,13 +199,13 @@ def budget_check_call(
     that may produce up to ``max_output_tokens``, with the expected cost from
     ``call_expected_cost``; returns that cost.
 
-    A model without a price (it would be recorded as costing 0) is refused while a budget
-    covers it: its spend could not be counted against the limit.
+    A model without a per-token price (it would be recorded as costing 0) is refused while a
+    budget covers it: its spend could not be counted against the limit.
     """
     budgets = budgets_applicable(user_id=user_id, project_id=project_id, provider=provider)
     if not budgets:
         return Decimal(0)
-    quote = price_for(provider, model)
+    quote = price_for(provider, model, unit=Unit.TOKEN)
     expected = _expected(quote, input_tokens, max_output_tokens)
     if not quote.known:
         budget = budgets[0]

@@ -15,19 +15,61 @@ from django.utils import timezone
 from generation.costs import crypto
 
 
+class Unit(models.TextChoices):
+    """What a price is per, and what a cost record counts."""
+
+    TOKEN = "token", "Tokens (per 1K, input / output)"
+    SECOND = "second", "Seconds of video"
+    CLIP = "clip", "Clips"
+
+
 class Price(models.Model):
-    """USD per 1,000 tokens for a provider's model, from ``effective_from`` on.
+    """A provider's price for a model, in USD, from ``effective_from`` on: per 1,000 input and
+    output tokens (``unit`` token: ``input_per_1k``, ``output_per_1k``), or per second of video
+    or per clip (``amount``). A row has the fields of its unit and no others.
 
     ``model`` ``*`` is the provider's price for any model without its own row. A model name that
     starts with a priced name (``gpt-4o-mini-2024-07-18``) takes the longest such price.
     """
 
     WILDCARD = "*"
+    Unit = Unit
+    UNIT_WORDS: dict[str, str] = {
+        Unit.TOKEN: "per-token",
+        Unit.SECOND: "per-second",
+        Unit.CLIP: "per-clip",
+    }
 
     provider = models.CharField(max_length=40)
     model = models.CharField(max_length=120, help_text="Model name, or * for any other model.")
-    input_per_1k = models.DecimalField(max_digits=12, decimal_places=6)
-    output_per_1k = models.DecimalField(max_digits=12, decimal_places=6)
+    unit = models.CharField(max_length=10, choices=Unit.choices, default=Unit.TOKEN)
+    input_per_1k = models.DecimalField(
+        "input (USD per 1K tokens)",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Per-token prices only.",
+    )
+    output_per_1k = models.DecimalField(
+        "output (USD per 1K tokens)",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Per-token prices only.",
+    )
+    amount = models.DecimalField(
+        "amount (USD)",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="USD per second or per clip; per-second and per-clip prices only.",
+    )
     effective_from = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -40,10 +82,61 @@ class Price(models.Model):
                 condition=models.Q(input_per_1k__gte=0) & models.Q(output_per_1k__gte=0),
                 name="costs_price_not_negative",
             ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="costs_price_amount_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        unit="token",
+                        input_per_1k__isnull=False,
+                        output_per_1k__isnull=False,
+                        amount__isnull=True,
+                    )
+                    | models.Q(
+                        unit__in=("second", "clip"),
+                        amount__isnull=False,
+                        input_per_1k__isnull=True,
+                        output_per_1k__isnull=True,
+                    )
+                ),
+                name="costs_price_fields_match_unit",
+                violation_error_message=(
+                    "A per-token price has its input and output prices and no amount; a "
+                    "per-second or per-clip price has its amount and no token prices."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.provider}/{self.model}: {self.input_per_1k} in, {self.output_per_1k} out"
+        where = f"{self.provider}/{self.model}"
+        if self.unit == Unit.TOKEN:
+            return f"{where}: {self.input_per_1k} in, {self.output_per_1k} out"
+        return f"{where}: {self.amount} per {self.unit}"
+
+    def clean(self) -> None:
+        if self.unit not in Unit.values:
+            return  # the field's choices report it
+        words = self.UNIT_WORDS[self.unit]
+        errors: dict[str, str] = {}
+        if self.unit == Unit.TOKEN:
+            for field in ("input_per_1k", "output_per_1k"):
+                if getattr(self, field) is None:
+                    errors[field] = f"A {words} price needs it."
+            if self.amount is not None:
+                errors["amount"] = (
+                    f"A {words} price has no amount; leave it empty, or change the unit."
+                )
+        else:
+            if self.amount is None:
+                errors["amount"] = f"A {words} price needs its amount (USD per {self.unit})."
+            for field in ("input_per_1k", "output_per_1k"):
+                if getattr(self, field) is not None:
+                    errors[field] = (
+                        f"A {words} price has no token prices; leave it empty, or change the unit."
+                    )
+        if errors:
+            raise ValidationError(errors)
 
 
 class AppendOnlyError(Exception):

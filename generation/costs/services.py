@@ -1,4 +1,8 @@
-"""Prices, cost arithmetic (Decimal only) and the append-only ledger."""
+"""Prices, cost arithmetic (Decimal only) and the append-only ledger.
+
+A price is per 1K input and output tokens (``cost_from_quote``), per second of video or per clip
+(``cost_for_quantity``); every cost is rounded half up to the ledger's 8 decimal places.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from generation.costs.models import CostRecord, Price
+from generation.costs.models import CostRecord, Price, Unit
 from generation.costs.tokens import estimate_tokens
 
 __all__ = [
@@ -18,6 +22,7 @@ __all__ = [
     "acost_record_create",
     "aprice_for",
     "cost_for",
+    "cost_for_quantity",
     "cost_from_quote",
     "cost_record_create",
     "estimate_tokens",
@@ -37,20 +42,30 @@ class PriceQuote:
     output_per_1k: Decimal
     known: bool
     """False when no price row matched (the cost then counts as 0 and should be flagged)."""
+    unit: str = Unit.TOKEN
+    amount: Decimal = Decimal(0)
+    """USD per second or per clip (``unit`` second or clip); 0 for a per-token price, whose
+    token prices are 0 in turn for the other units."""
 
 
-def price_for(provider: str, model: str, at: datetime | None = None) -> PriceQuote:
+def price_for(
+    provider: str, model: str, at: datetime | None = None, *, unit: str | None = None
+) -> PriceQuote:
     """The price in effect at ``at`` (now by default): the model's own row, else the longest
-    priced prefix of its name, else the provider's ``*`` row."""
+    priced prefix of its name, else the provider's ``*`` row; in that row's unit.
+
+    With ``unit``, a price in another unit is no price (``known`` False): a video model without
+    its own per-second price does not take the provider's per-token ``*`` row, nor an LLM a
+    per-clip one."""
     moment = at or timezone.now()
     rows = list(
         Price.objects.filter(provider=provider, effective_from__lte=moment)
         .order_by("model", "-effective_from")
-        .values_list("model", "input_per_1k", "output_per_1k")
+        .values_list("model", "unit", "input_per_1k", "output_per_1k", "amount")
     )
-    current: dict[str, tuple[Decimal, Decimal]] = {}
-    for name, price_in, price_out in rows:
-        current.setdefault(name, (price_in, price_out))
+    current: dict[str, tuple[str, Decimal | None, Decimal | None, Decimal | None]] = {}
+    for name, row_unit, price_in, price_out, amount in rows:
+        current.setdefault(name, (row_unit, price_in, price_out, amount))
     chosen = current.get(model)
     if chosen is None and model:
         prefixes = [name for name in current if name != Price.WILDCARD and model.startswith(name)]
@@ -58,25 +73,53 @@ def price_for(provider: str, model: str, at: datetime | None = None) -> PriceQuo
             chosen = current[max(prefixes, key=len)]
     if chosen is None:
         chosen = current.get(Price.WILDCARD)
-    if chosen is None:
-        return PriceQuote(provider, model, Decimal(0), Decimal(0), known=False)
-    return PriceQuote(provider, model, chosen[0], chosen[1], known=True)
+    if chosen is None or (unit is not None and chosen[0] != unit):
+        return PriceQuote(
+            provider, model, Decimal(0), Decimal(0), known=False, unit=unit or "token"
+        )
+    row_unit, price_in, price_out, amount = chosen
+    return PriceQuote(
+        provider,
+        model,
+        _or_zero(price_in),
+        _or_zero(price_out),
+        known=True,
+        unit=row_unit,
+        amount=_or_zero(amount),
+    )
+
+
+def _or_zero(price: Decimal | None) -> Decimal:
+    """A price field of another unit (empty) as 0; a price as stored (``0.000000`` stays)."""
+    return Decimal(0) if price is None else price
 
 
 aprice_for = sync_to_async(price_for)
 
 
 def cost_from_quote(quote: PriceQuote, input_tokens: int, output_tokens: int) -> Decimal:
+    """What ``input_tokens`` and ``output_tokens`` cost at a per-token ``quote``."""
     raw = (
         Decimal(input_tokens) * quote.input_per_1k + Decimal(output_tokens) * quote.output_per_1k
     ) / THOUSAND
     return raw.quantize(COST_PLACES, rounding=ROUND_HALF_UP)
 
 
+def cost_for_quantity(quote: PriceQuote, quantity: Decimal) -> Decimal:
+    """What ``quantity`` seconds of video or clips cost at a per-second or per-clip ``quote``."""
+    if not isinstance(quantity, Decimal):
+        raise TypeError(f"a quantity is a Decimal, not {type(quantity).__name__}")
+    if quantity < 0:
+        raise ValueError(f"a quantity is never negative ({quantity})")
+    return (quote.amount * quantity).quantize(COST_PLACES, rounding=ROUND_HALF_UP)
+
+
 def cost_for(
     provider: str, model: str, input_tokens: int, output_tokens: int, at: datetime | None = None
 ) -> Decimal:
-    return cost_from_quote(price_for(provider, model, at), input_tokens, output_tokens)
+    return cost_from_quote(
+        price_for(provider, model, at, unit=Unit.TOKEN), input_tokens, output_tokens
+    )
 
 
 def expected_cost(
@@ -90,7 +133,7 @@ def expected_cost(
     """The cost before a call: the prompt's estimated tokens (or ``input_tokens``) and the
     expected output tokens (the caller's estimate, e.g. from a word budget)."""
     tokens_in = estimate_tokens(prompt) if input_tokens is None else input_tokens
-    return cost_from_quote(price_for(provider, model), tokens_in, output_tokens)
+    return cost_from_quote(price_for(provider, model, unit=Unit.TOKEN), tokens_in, output_tokens)
 
 
 def cost_record_create(
