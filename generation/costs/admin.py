@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from generation.costs.budgets import budget_spent, usd
 from generation.costs.credentials import credential_test, credentials_rotate
 from generation.costs.models import Budget, CostRecord, Price, ProviderCredential
+from generation.costs.services import ledger_total
 
 
 @admin.register(Price)
@@ -40,8 +41,10 @@ class CostRecordAdmin(admin.ModelAdmin):
         "created_at",
         "provider",
         "model",
+        "unit",
         "input_tokens",
         "output_tokens",
+        "quantity",
         "cost",
         "reported",
         "outcome",
@@ -49,16 +52,18 @@ class CostRecordAdmin(admin.ModelAdmin):
         "user",
         "project",
         "run_id",
+        "part",
         "attempt",
     )
     list_filter = (
         "provider",
         "model",
+        "unit",
         "reported",
         "outcome",
         ("created_at", admin.DateFieldListFilter),
     )
-    search_fields = ("run_id", "model", "provider")
+    search_fields = ("run_id", "part", "model", "provider")
     date_hierarchy = "created_at"
     list_select_related = ("user", "project")
 
@@ -80,12 +85,11 @@ class CostRecordAdmin(admin.ModelAdmin):
             if changelist is not None:
                 queryset: QuerySet[CostRecord] = changelist.queryset
                 totals = queryset.aggregate(
-                    cost=Sum("cost"),
                     input_tokens=Sum("input_tokens"),
                     output_tokens=Sum("output_tokens"),
                     records=Count("id"),
                 )
-                totals["cost"] = Decimal(totals["cost"] or 0).quantize(Decimal("0.00000001"))
+                totals["cost"] = ledger_total(queryset).quantize(Decimal("0.00000001"))
                 response.context_data["totals"] = totals
                 title = response.context_data.get("title", "")
                 response.context_data["title"] = (

@@ -10,8 +10,9 @@ A call expected to cost nothing never breaks a budget: a budget already overshot
 checked at once, or an input estimate below the provider's count) must not stop the free
 providers, which is what lets Auto mode still answer when the paid ones are out of budget.
 
-Sums are exact on every database: costs are added as whole units of 1e-8 USD (the ledger's
-precision), so SQLite's floating-point arithmetic never touches them.
+Sums are exact on every database: ``generation.costs.services.ledger_total`` adds costs as
+whole units of 1e-8 USD (the ledger's precision), so SQLite's floating-point arithmetic never
+touches them.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db.models import BigIntegerField, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Cast, Round
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from generation.costs.models import Budget, CostRecord, Unit
-from generation.costs.services import PriceQuote, cost_from_quote, price_for
+from generation.costs.services import PriceQuote, cost_from_quote, ledger_total, price_for
 
 __all__ = [
     "BudgetExceeded",
@@ -40,9 +40,6 @@ __all__ = [
     "period_bounds",
     "usd",
 ]
-
-UNITS_PER_USD = 10**8
-"""The ledger keeps 8 decimal places: sums are taken in these whole units."""
 
 
 class BudgetExceeded(Exception):
@@ -123,9 +120,7 @@ def _records(budget: Budget, now: datetime.datetime) -> QuerySet[CostRecord]:
 
 def budget_spent(budget: Budget, now: datetime.datetime | None = None) -> Decimal:
     """What the calls ``budget`` covers cost in its period holding ``now``: one aggregate."""
-    units = Cast(Round(F("cost") * Value(Decimal(UNITS_PER_USD))), BigIntegerField())
-    total = _records(budget, now or timezone.now()).aggregate(units=Sum(units))["units"]
-    return Decimal(int(total or 0)) / UNITS_PER_USD
+    return ledger_total(_records(budget, now or timezone.now()))
 
 
 def _period_words(budget: Budget) -> str:

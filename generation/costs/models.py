@@ -144,7 +144,11 @@ class AppendOnlyError(Exception):
 
 
 class CostRecord(models.Model):
-    """One provider attempt's tokens and cost. Written once, never changed."""
+    """One provider attempt's cost, for its run and the part of the run it belonged to: the
+    tokens it used (``unit`` token), or the seconds of video or clips it was billed for
+    (``quantity``). Written once, never changed."""
+
+    Unit = Unit
 
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"
@@ -166,6 +170,19 @@ class CostRecord(models.Model):
         default=False, help_text="True: the provider's own counts. False: estimated."
     )
     run_id = models.CharField(max_length=64, blank=True, db_index=True)
+    part = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The run part the call belonged to (main, director, synthesis, a video shot).",
+    )
+    unit = models.CharField(max_length=10, choices=Unit.choices, default=Unit.TOKEN)
+    quantity = models.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Seconds of video or clips billed; empty for a token record.",
+    )
     attempt = models.PositiveIntegerField(default=1)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     error_kind = models.CharField(max_length=40, blank=True)
@@ -178,9 +195,23 @@ class CostRecord(models.Model):
             models.Index(fields=("user", "created_at"), name="costs_record_user_time"),
             models.Index(fields=("provider", "created_at"), name="costs_record_provider_time"),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(unit="token", quantity__isnull=True)
+                    | models.Q(unit__in=("second", "clip"), quantity__isnull=False, quantity__gte=0)
+                ),
+                name="costs_record_quantity_matches_unit",
+                violation_error_message=(
+                    "A token record has no quantity; a per-second or per-clip record has its "
+                    "quantity, never negative."
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.provider}/{self.model} {self.cost} USD ({self.outcome})"
+        part = f" [{self.part}]" if self.part else ""
+        return f"{self.provider}/{self.model}{part} {self.cost} USD ({self.outcome})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not self._state.adding:

@@ -2,6 +2,10 @@
 
 A price is per 1K input and output tokens (``cost_from_quote``), per second of video or per clip
 (``cost_for_quantity``); every cost is rounded half up to the ledger's 8 decimal places.
+
+Sums of the ledger (``ledger_total``, ``run_costs_by_part``, ``run_cost_total``) are exact on
+every database: costs are added as whole units of 1e-8 USD, so SQLite's floating-point
+arithmetic never touches them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db.models import BigIntegerField, F, Min, QuerySet, Sum, Value
+from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
 from generation.costs.models import CostRecord, Price, Unit
@@ -27,11 +33,16 @@ __all__ = [
     "cost_record_create",
     "estimate_tokens",
     "expected_cost",
+    "ledger_total",
     "price_for",
+    "run_cost_total",
+    "run_costs_by_part",
 ]
 
 THOUSAND = Decimal(1000)
 COST_PLACES = Decimal("0.00000001")
+UNITS_PER_USD = 10**8
+"""The ledger keeps 8 decimal places: sums are taken in these whole units."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +147,10 @@ def expected_cost(
     return cost_from_quote(price_for(provider, model, unit=Unit.TOKEN), tokens_in, output_tokens)
 
 
+def _run_key(run_id: Any) -> str:
+    return str(run_id or "")[:64]
+
+
 def cost_record_create(
     *,
     provider: str,
@@ -148,13 +163,31 @@ def cost_record_create(
     user_id: Any = None,
     project_id: Any = None,
     run_id: Any = "",
+    part: str = "",
+    unit: str = Unit.TOKEN,
+    quantity: Decimal | None = None,
     attempt: int = 1,
     error_kind: str = "",
 ) -> CostRecord:
-    """Write one attempt's record. ``reported``: the token counts are the provider's own (else
-    estimated). ``cost`` defaults to the counts at the price in effect now."""
+    """Write one attempt's record, for ``run_id`` and its ``part`` (``main``, ``director``, a
+    video shot). ``reported``: the counts are the provider's own (else estimated).
+
+    A token record (``unit`` token) counts tokens and has no ``quantity``; a per-second or
+    per-clip record has its ``quantity`` (seconds of video, clips). ``cost`` defaults to the
+    counts at the price of that unit in effect now (0 when there is none)."""
+    if unit not in Unit.values:
+        raise ValueError(f"unknown unit {unit!r}; one of {', '.join(Unit.values)}")
+    if unit == Unit.TOKEN and quantity is not None:
+        raise ValueError("a token record counts tokens: it has no quantity")
+    if unit != Unit.TOKEN and quantity is None:
+        raise ValueError(f"a per-{unit} record needs its quantity")
     input_tokens, output_tokens = max(0, input_tokens), max(0, output_tokens)
-    amount = cost if cost is not None else cost_for(provider, model, input_tokens, output_tokens)
+    if cost is not None:
+        amount = cost
+    elif quantity is None:
+        amount = cost_for(provider, model, input_tokens, output_tokens)
+    else:
+        amount = cost_for_quantity(price_for(provider, model, unit=unit), quantity)
     return CostRecord.objects.create(
         user_id=user_id,
         project_id=project_id,
@@ -164,7 +197,10 @@ def cost_record_create(
         output_tokens=output_tokens,
         cost=amount,
         reported=reported,
-        run_id=str(run_id or "")[:64],
+        run_id=_run_key(run_id),
+        part=part[:64],
+        unit=unit,
+        quantity=quantity,
         attempt=attempt,
         outcome=outcome,
         error_kind=error_kind,
@@ -172,3 +208,33 @@ def cost_record_create(
 
 
 acost_record_create = sync_to_async(cost_record_create)
+
+
+def _units() -> Cast:
+    return Cast(Round(F("cost") * Value(Decimal(UNITS_PER_USD))), BigIntegerField())
+
+
+def _usd(units: int | None) -> Decimal:
+    return Decimal(int(units or 0)) / UNITS_PER_USD
+
+
+def ledger_total(records: QuerySet[CostRecord]) -> Decimal:
+    """What ``records`` cost together, to the 1e-8 USD: one aggregate."""
+    return _usd(records.aggregate(units=Sum(_units()))["units"])
+
+
+def run_costs_by_part(run_id: Any) -> dict[str, Decimal]:
+    """Part key -> what the calls of that part of the run cost (``""`` for calls recorded
+    without a part), in the order the parts first spent: one grouped query."""
+    rows = (
+        CostRecord.objects.filter(run_id=_run_key(run_id))
+        .values("part")
+        .annotate(units=Sum(_units()), first=Min("id"))
+        .order_by("first")
+    )
+    return {row["part"]: _usd(row["units"]) for row in rows}
+
+
+def run_cost_total(run_id: Any) -> Decimal:
+    """What every call of the run cost."""
+    return ledger_total(CostRecord.objects.filter(run_id=_run_key(run_id)))

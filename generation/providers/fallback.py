@@ -83,11 +83,12 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Ledger:
-    """Who pays: with it, every attempt writes a CostRecord."""
+    """Who pays, and for which run and part of it: with it, every attempt writes a CostRecord."""
 
     user_id: Any = None
     project_id: Any = None
     run_id: str = ""
+    part: str = ""
 
 
 async def budget_refusal(
@@ -473,6 +474,7 @@ class FallbackStream:
                 user_id=self.ledger.user_id,
                 project_id=self.ledger.project_id,
                 run_id=self.ledger.run_id,
+                part=self.ledger.part,
                 attempt=attempt.number,
                 error_kind=attempt.error_kind,
             )
