@@ -120,9 +120,9 @@ class Price(models.Model):
         words = self.UNIT_WORDS[self.unit]
         errors: dict[str, str] = {}
         if self.unit == Unit.TOKEN:
-            for field in ("input_per_1k", "output_per_1k"):
+            for field, side in (("input_per_1k", "input"), ("output_per_1k", "output")):
                 if getattr(self, field) is None:
-                    errors[field] = f"A {words} price needs it."
+                    errors[field] = f"A {words} price needs its {side} price (USD per 1K tokens)."
             if self.amount is not None:
                 errors["amount"] = (
                     f"A {words} price has no amount; leave it empty, or change the unit."

@@ -86,7 +86,7 @@ def price_for(
         chosen = current.get(Price.WILDCARD)
     if chosen is None or (unit is not None and chosen[0] != unit):
         return PriceQuote(
-            provider, model, Decimal(0), Decimal(0), known=False, unit=unit or "token"
+            provider, model, Decimal(0), Decimal(0), known=False, unit=unit or Unit.TOKEN
         )
     row_unit, price_in, price_out, amount = chosen
     return PriceQuote(
@@ -109,7 +109,8 @@ aprice_for = sync_to_async(price_for)
 
 
 def cost_from_quote(quote: PriceQuote, input_tokens: int, output_tokens: int) -> Decimal:
-    """What ``input_tokens`` and ``output_tokens`` cost at a per-token ``quote``."""
+    """What ``input_tokens`` and ``output_tokens`` cost at a per-token ``quote`` (0 at a quote
+    in another unit, which has no token prices)."""
     raw = (
         Decimal(input_tokens) * quote.input_per_1k + Decimal(output_tokens) * quote.output_per_1k
     ) / THOUSAND
@@ -117,7 +118,8 @@ def cost_from_quote(quote: PriceQuote, input_tokens: int, output_tokens: int) ->
 
 
 def cost_for_quantity(quote: PriceQuote, quantity: Decimal) -> Decimal:
-    """What ``quantity`` seconds of video or clips cost at a per-second or per-clip ``quote``."""
+    """What ``quantity`` seconds of video or clips cost at a per-second or per-clip ``quote``
+    (0 at a per-token quote, which has no amount)."""
     if not isinstance(quantity, Decimal):
         raise TypeError(f"a quantity is a Decimal, not {type(quantity).__name__}")
     if quantity < 0:

@@ -170,6 +170,11 @@ def test_each_unit_has_its_own_fields():
         "A per-second price needs its amount (USD per second)."
     ]
     with pytest.raises(ValidationError) as info:
+        Price(provider="openai", model="x", output_per_1k=one).full_clean()  # token by default
+    assert info.value.message_dict["input_per_1k"] == [
+        "A per-token price needs its input price (USD per 1K tokens)."
+    ]
+    with pytest.raises(ValidationError) as info:
         Price(provider="veo", model="x", unit="clip", amount=one, input_per_1k=one).full_clean()
     assert "A per-clip price has no token prices" in info.value.message_dict["input_per_1k"][0]
 
