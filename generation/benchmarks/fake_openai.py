@@ -219,9 +219,7 @@ class _Handler:
                 if uniform:
                     await response.write(token)
                 else:
-                    await response.write(
-                        _chunk(model, created, {"content": pieces[index]}, None)
-                    )
+                    await response.write(_chunk(model, created, {"content": pieces[index]}, None))
                 wait = started + (index + 1) * interval - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)

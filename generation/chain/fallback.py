@@ -87,7 +87,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Ledger:
-    """Who pays: with it, every attempt writes a CostRecord."""
+    """Who pays, and for which run and part of it: with it, every attempt writes a CostRecord."""
 
     user_id: Any = None
     project_id: Any = None
@@ -102,20 +102,21 @@ async def budget_refusal(
     """Why the spending budgets refuse a call of ``request`` to ``alias``/``model`` paid by
     ``ledger`` before it is made, or None. A check that cannot be made refuses the call: money
     is not spent on a guess."""
-    from generation.costs.budgets import abudget_check_request
+    from generation.costs.budgets import BudgetExceeded, abudget_check_call
 
     try:
-        await abudget_check_request(
+        await abudget_check_call(
             user_id=ledger.user_id,
             project_id=ledger.project_id,
             provider=alias,
             model=model,
-            request=request,
+            input_tokens=prompt_estimate(request),
+            max_output_tokens=request.max_tokens,
         )
-    except ProviderError as exc:
-        if not exc.provider:
-            exc.provider = alias
-        return exc
+    except BudgetExceeded as exc:
+        return ProviderError(
+            ErrorKind.QUOTA, exc.message, provider=exc.provider or alias, retryable=False
+        )
     except Exception as exc:
         logger.exception("could not check the spending budgets for %s", alias)
         return ProviderError(
@@ -477,12 +478,15 @@ class FallbackStream:
             await acost_record_create(
                 provider=attempt.provider,
                 model=attempt.model,
-                usage=attempt.usage,
+                input_tokens=attempt.usage.input_tokens,
+                output_tokens=attempt.usage.output_tokens,
+                reported=attempt.usage.reported,
                 outcome=attempt.outcome,
                 cost=attempt.cost,
                 user_id=self.ledger.user_id,
                 project_id=self.ledger.project_id,
                 run_id=self.ledger.run_id,
+                part=self.ledger.part,
                 attempt=attempt.number,
                 error_kind=attempt.error_kind,
             )

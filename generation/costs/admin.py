@@ -1,13 +1,12 @@
-"""Staff screens: prices (editable), the cost ledger (read-only, with totals), spending budgets
-(with what was spent in the current period and what remains) and provider credentials (keys
-write-only, shown masked, with a "Test key" action)."""
+"""Staff screens: prices per token, per second or per clip (editable), the cost ledger
+(read-only, with totals), spending budgets (with what was spent in the current period and what
+remains) and provider credentials (keys write-only, shown masked, with a "Test key" action)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet, Sum
@@ -15,14 +14,23 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from generation.costs.budgets import budget_spent, usd
+from generation.costs.credentials import credential_test, credentials_rotate
 from generation.costs.models import Budget, CostRecord, Price, ProviderCredential
-from generation.providers.base import ProviderError
+from generation.costs.services import ledger_total
 
 
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
-    list_display = ("provider", "model", "input_per_1k", "output_per_1k", "effective_from")
-    list_filter = ("provider",)
+    list_display = (
+        "provider",
+        "model",
+        "unit",
+        "input_per_1k",
+        "output_per_1k",
+        "amount",
+        "effective_from",
+    )
+    list_filter = ("provider", "unit")
     search_fields = ("provider", "model")
     ordering = ("provider", "model", "-effective_from")
 
@@ -33,8 +41,10 @@ class CostRecordAdmin(admin.ModelAdmin):
         "created_at",
         "provider",
         "model",
+        "unit",
         "input_tokens",
         "output_tokens",
+        "quantity",
         "cost",
         "reported",
         "outcome",
@@ -42,16 +52,18 @@ class CostRecordAdmin(admin.ModelAdmin):
         "user",
         "project",
         "run_id",
+        "part",
         "attempt",
     )
     list_filter = (
         "provider",
         "model",
+        "unit",
         "reported",
         "outcome",
         ("created_at", admin.DateFieldListFilter),
     )
-    search_fields = ("run_id", "model", "provider")
+    search_fields = ("run_id", "part", "model", "provider")
     date_hierarchy = "created_at"
     list_select_related = ("user", "project")
 
@@ -73,12 +85,11 @@ class CostRecordAdmin(admin.ModelAdmin):
             if changelist is not None:
                 queryset: QuerySet[CostRecord] = changelist.queryset
                 totals = queryset.aggregate(
-                    cost=Sum("cost"),
                     input_tokens=Sum("input_tokens"),
                     output_tokens=Sum("output_tokens"),
                     records=Count("id"),
                 )
-                totals["cost"] = Decimal(totals["cost"] or 0).quantize(Decimal("0.00000001"))
+                totals["cost"] = ledger_total(queryset).quantize(Decimal("0.00000001"))
                 response.context_data["totals"] = totals
                 title = response.context_data.get("title", "")
                 response.context_data["title"] = (
@@ -226,18 +237,9 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
 
     @admin.action(description="Test key (the cheapest real call the provider has)")
     def test_key(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
-        from generation.providers.registry import get_provider
-
         for credential in queryset:
             try:
-                provider = get_provider(credential.provider)
-                note = async_to_sync(provider.test_key)()
-            except ProviderError as exc:
-                self.message_user(
-                    request,
-                    f"{credential.provider}: {exc.kind.value}: {exc.message}",
-                    messages.ERROR,
-                )
+                note = credential_test(credential.provider)
             except Exception as exc:
                 self.message_user(request, f"{credential.provider}: {exc}", messages.ERROR)
             else:
@@ -247,7 +249,5 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
     def rotate_encryption(
         self, request: HttpRequest, queryset: QuerySet[ProviderCredential]
     ) -> None:
-        from generation.costs.credentials import credentials_rotate
-
         count = credentials_rotate(queryset)
         self.message_user(request, f"Re-encrypted {count} stored key(s).", messages.SUCCESS)

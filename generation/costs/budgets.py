@@ -2,15 +2,17 @@
 
 ``budget_check`` sums the ledger (``CostRecord.cost``) over each active budget that covers a
 call, in the budget's current period (the UTC calendar day or month, or all time), and refuses
-the call with ``BudgetExceeded`` (a ``ProviderError`` of kind ``quota``, not retryable) when
-what was spent plus the call's expected cost would go over the limit.
+the call with ``BudgetExceeded`` when what was spent plus the call's expected cost would go over
+the limit. The checks take plain numbers (token counts, an expected cost), so they serve any
+caller; the LLM chain turns a refusal into its own ``quota`` error.
 
 A call expected to cost nothing never breaks a budget: a budget already overshot (two calls
 checked at once, or an input estimate below the provider's count) must not stop the free
 providers, which is what lets Auto mode still answer when the paid ones are out of budget.
 
-Sums are exact on every database: costs are added as whole units of 1e-8 USD (the ledger's
-precision), so SQLite's floating-point arithmetic never touches them.
+Sums are exact on every database: ``generation.costs.services.ledger_total`` adds costs as
+whole units of 1e-8 USD (the ledger's precision), so SQLite's floating-point arithmetic never
+touches them.
 """
 
 from __future__ import annotations
@@ -20,33 +22,32 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db.models import BigIntegerField, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Cast, Round
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from generation.costs.models import Budget, CostRecord
-from generation.costs.services import PriceQuote, cost_from_quote, price_for
-from generation.providers.base import CompletionRequest, ErrorKind, ProviderError
+from generation.costs.models import Budget, CostRecord, Unit
+from generation.costs.services import PriceQuote, cost_from_quote, ledger_total, price_for
 
 __all__ = [
     "BudgetExceeded",
     "abudget_check",
-    "abudget_check_request",
+    "abudget_check_call",
     "budget_check",
-    "budget_check_request",
+    "budget_check_call",
     "budget_spent",
     "budgets_applicable",
+    "call_expected_cost",
     "period_bounds",
-    "request_expected_cost",
     "usd",
 ]
 
-UNITS_PER_USD = 10**8
-"""The ledger keeps 8 decimal places: sums are taken in these whole units."""
 
+class BudgetExceeded(Exception):
+    """A call would take a budget over its limit (or cannot be priced while budgets apply).
 
-class BudgetExceeded(ProviderError):
-    """A call would take a budget over its limit (or cannot be priced while budgets apply)."""
+    ``message`` names the budget, what it has spent in its period, its limit and what the call
+    may cost; ``provider`` is the provider the call was for.
+    """
 
     def __init__(
         self,
@@ -57,7 +58,9 @@ class BudgetExceeded(ProviderError):
         expected_cost: Decimal,
         provider: str = "",
     ) -> None:
-        super().__init__(ErrorKind.QUOTA, message, provider=provider, retryable=False)
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
         self.budget = budget
         self.spent = spent
         self.expected_cost = expected_cost
@@ -117,9 +120,7 @@ def _records(budget: Budget, now: datetime.datetime) -> QuerySet[CostRecord]:
 
 def budget_spent(budget: Budget, now: datetime.datetime | None = None) -> Decimal:
     """What the calls ``budget`` covers cost in its period holding ``now``: one aggregate."""
-    units = Cast(Round(F("cost") * Value(Decimal(UNITS_PER_USD))), BigIntegerField())
-    total = _records(budget, now or timezone.now()).aggregate(units=Sum(units))["units"]
-    return Decimal(int(total or 0)) / UNITS_PER_USD
+    return ledger_total(_records(budget, now or timezone.now()))
 
 
 def _period_words(budget: Budget) -> str:
@@ -167,37 +168,40 @@ def budget_check(
         _check(budgets, provider, expected_cost, now or timezone.now())
 
 
-def _expected(quote: PriceQuote, request: CompletionRequest) -> Decimal:
-    from generation.providers.transport import prompt_estimate
-
-    return cost_from_quote(quote, prompt_estimate(request), max(0, request.max_tokens))
+def _expected(quote: PriceQuote, input_tokens: int, max_output_tokens: int) -> Decimal:
+    return cost_from_quote(quote, max(0, input_tokens), max(0, max_output_tokens))
 
 
-def request_expected_cost(provider: str, model: str, request: CompletionRequest) -> Decimal:
-    """The most ``request`` should cost: its estimated input tokens and all of ``max_tokens``."""
-    return _expected(price_for(provider, model), request)
+def call_expected_cost(
+    provider: str, model: str, input_tokens: int, max_output_tokens: int
+) -> Decimal:
+    """The most a call should cost: its (estimated) input tokens and all of the output tokens
+    it may produce."""
+    return _expected(price_for(provider, model, unit=Unit.TOKEN), input_tokens, max_output_tokens)
 
 
-def budget_check_request(
+def budget_check_call(
     *,
     user_id: Any,
     project_id: Any,
     provider: str,
     model: str,
-    request: CompletionRequest,
+    input_tokens: int,
+    max_output_tokens: int,
     now: datetime.datetime | None = None,
 ) -> Decimal:
-    """``budget_check`` for one attempt of ``request`` on ``provider``/``model``, with the
-    expected cost from ``request_expected_cost``; returns that cost.
+    """``budget_check`` for one call to ``provider``/``model`` of ``input_tokens`` (estimated)
+    that may produce up to ``max_output_tokens``, with the expected cost from
+    ``call_expected_cost``; returns that cost.
 
-    A model without a price (it would be recorded as costing 0) is refused while a budget
-    covers it: its spend could not be counted against the limit.
+    A model without a per-token price (it would be recorded as costing 0) is refused while a
+    budget covers it: its spend could not be counted against the limit.
     """
     budgets = budgets_applicable(user_id=user_id, project_id=project_id, provider=provider)
     if not budgets:
         return Decimal(0)
-    quote = price_for(provider, model)
-    expected = _expected(quote, request)
+    quote = price_for(provider, model, unit=Unit.TOKEN)
+    expected = _expected(quote, input_tokens, max_output_tokens)
     if not quote.known:
         budget = budgets[0]
         raise BudgetExceeded(
@@ -214,4 +218,4 @@ def budget_check_request(
 
 
 abudget_check = sync_to_async(budget_check)
-abudget_check_request = sync_to_async(budget_check_request)
+abudget_check_call = sync_to_async(budget_check_call)

@@ -1,15 +1,20 @@
-"""Reading staff-entered provider credentials, briefly cached, and rotating their encryption.
+"""Reading staff-entered provider credentials, briefly cached, rotating their encryption and
+testing them.
 
 Decrypted values stay in this process's memory only (never in the shared cache). A save or
 delete bumps a version number in Django's cache, so every process drops its copy at its next
 read; the copy also expires after ``TTL`` seconds.
+
+Testing a key takes a real call to the provider, which the costs app does not make itself: the
+provider registry registers its tester (``key_tester_register``) when the generation app is
+ready, and ``credential_test`` calls it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.cache import cache
@@ -24,6 +29,16 @@ VERSION_KEY = "aura:credentials:version"
 
 _lock = threading.Lock()
 _cached: tuple[float, Any, dict[str, dict[str, str]]] | None = None
+
+KeyTester = Callable[[str], str]
+"""Given a provider alias, checks the key and settings in effect for it with the cheapest real
+call; returns a short note, or raises ``KeyTestFailed`` (or any exception) saying why not."""
+
+_key_tester: KeyTester | None = None
+
+
+class KeyTestFailed(Exception):
+    """A provider's key or settings did not work; the message says how (``auth: …``)."""
 
 
 def credential_overrides() -> dict[str, dict[str, str]]:
@@ -62,6 +77,18 @@ def credentials_invalidate() -> None:
 @receiver(post_delete, sender=ProviderCredential)
 def _credential_changed(**kwargs: Any) -> None:
     credentials_invalidate()
+
+
+def key_tester_register(tester: KeyTester) -> None:
+    global _key_tester
+    _key_tester = tester
+
+
+def credential_test(alias: str) -> str:
+    """The note of the registered tester for ``alias``'s key; raises when it fails."""
+    if _key_tester is None:
+        raise KeyTestFailed("no key test is available (no provider registry is installed)")
+    return _key_tester(alias)
 
 
 def credentials_rotate(credentials: Iterable[ProviderCredential] | None = None) -> int:

@@ -7,6 +7,8 @@ empty, so ``make run`` works with no setup. To rotate: put a new key first, then
 ``python manage.py rotate_credentials`` to re-encrypt every stored secret with it; after that the
 old key can be removed. Generate a key with
 ``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``.
+
+``mask_secret`` gives the hint shown in place of a key (``sk-…abcd``), in the admin and in logs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+
+def mask_secret(value: str) -> str:
+    """``sk-…abcd``: enough to recognise a key, never enough to use it."""
+    if not value:
+        return ""
+    if len(value) <= 8:
+        return "…" + value[-2:]
+    head = value[:3] if value[:3].isascii() else ""
+    return f"{head}…{value[-4:]}"
 
 
 class SecretUnreadable(Exception):

@@ -15,19 +15,61 @@ from django.utils import timezone
 from generation.costs import crypto
 
 
+class Unit(models.TextChoices):
+    """What a price is per, and what a cost record counts."""
+
+    TOKEN = "token", "Tokens (per 1K, input / output)"
+    SECOND = "second", "Seconds of video"
+    CLIP = "clip", "Clips"
+
+
 class Price(models.Model):
-    """USD per 1,000 tokens for a provider's model, from ``effective_from`` on.
+    """A provider's price for a model, in USD, from ``effective_from`` on: per 1,000 input and
+    output tokens (``unit`` token: ``input_per_1k``, ``output_per_1k``), or per second of video
+    or per clip (``amount``). A row has the fields of its unit and no others.
 
     ``model`` ``*`` is the provider's price for any model without its own row. A model name that
     starts with a priced name (``gpt-4o-mini-2024-07-18``) takes the longest such price.
     """
 
     WILDCARD = "*"
+    Unit = Unit
+    UNIT_WORDS: dict[str, str] = {
+        Unit.TOKEN: "per-token",
+        Unit.SECOND: "per-second",
+        Unit.CLIP: "per-clip",
+    }
 
     provider = models.CharField(max_length=40)
     model = models.CharField(max_length=120, help_text="Model name, or * for any other model.")
-    input_per_1k = models.DecimalField(max_digits=12, decimal_places=6)
-    output_per_1k = models.DecimalField(max_digits=12, decimal_places=6)
+    unit = models.CharField(max_length=10, choices=Unit.choices, default=Unit.TOKEN)
+    input_per_1k = models.DecimalField(
+        "input (USD per 1K tokens)",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Per-token prices only.",
+    )
+    output_per_1k = models.DecimalField(
+        "output (USD per 1K tokens)",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Per-token prices only.",
+    )
+    amount = models.DecimalField(
+        "amount (USD)",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="USD per second or per clip; per-second and per-clip prices only.",
+    )
     effective_from = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -40,10 +82,61 @@ class Price(models.Model):
                 condition=models.Q(input_per_1k__gte=0) & models.Q(output_per_1k__gte=0),
                 name="costs_price_not_negative",
             ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="costs_price_amount_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        unit="token",
+                        input_per_1k__isnull=False,
+                        output_per_1k__isnull=False,
+                        amount__isnull=True,
+                    )
+                    | models.Q(
+                        unit__in=("second", "clip"),
+                        amount__isnull=False,
+                        input_per_1k__isnull=True,
+                        output_per_1k__isnull=True,
+                    )
+                ),
+                name="costs_price_fields_match_unit",
+                violation_error_message=(
+                    "A per-token price has its input and output prices and no amount; a "
+                    "per-second or per-clip price has its amount and no token prices."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.provider}/{self.model}: {self.input_per_1k} in, {self.output_per_1k} out"
+        where = f"{self.provider}/{self.model}"
+        if self.unit == Unit.TOKEN:
+            return f"{where}: {self.input_per_1k} in, {self.output_per_1k} out"
+        return f"{where}: {self.amount} per {self.unit}"
+
+    def clean(self) -> None:
+        if self.unit not in Unit.values:
+            return  # the field's choices report it
+        words = self.UNIT_WORDS[self.unit]
+        errors: dict[str, str] = {}
+        if self.unit == Unit.TOKEN:
+            for field, side in (("input_per_1k", "input"), ("output_per_1k", "output")):
+                if getattr(self, field) is None:
+                    errors[field] = f"A {words} price needs its {side} price (USD per 1K tokens)."
+            if self.amount is not None:
+                errors["amount"] = (
+                    f"A {words} price has no amount; leave it empty, or change the unit."
+                )
+        else:
+            if self.amount is None:
+                errors["amount"] = f"A {words} price needs its amount (USD per {self.unit})."
+            for field in ("input_per_1k", "output_per_1k"):
+                if getattr(self, field) is not None:
+                    errors[field] = (
+                        f"A {words} price has no token prices; leave it empty, or change the unit."
+                    )
+        if errors:
+            raise ValidationError(errors)
 
 
 class AppendOnlyError(Exception):
@@ -51,7 +144,11 @@ class AppendOnlyError(Exception):
 
 
 class CostRecord(models.Model):
-    """One provider attempt's tokens and cost. Written once, never changed."""
+    """One provider attempt's cost, for its run and the part of the run it belonged to: the
+    tokens it used (``unit`` token), or the seconds of video or clips it was billed for
+    (``quantity``). Written once, never changed."""
+
+    Unit = Unit
 
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"
@@ -73,6 +170,19 @@ class CostRecord(models.Model):
         default=False, help_text="True: the provider's own counts. False: estimated."
     )
     run_id = models.CharField(max_length=64, blank=True, db_index=True)
+    part = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The run part the call belonged to (main, director, synthesis, a video shot).",
+    )
+    unit = models.CharField(max_length=10, choices=Unit.choices, default=Unit.TOKEN)
+    quantity = models.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Seconds of video or clips billed; empty for a token record.",
+    )
     attempt = models.PositiveIntegerField(default=1)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     error_kind = models.CharField(max_length=40, blank=True)
@@ -85,9 +195,23 @@ class CostRecord(models.Model):
             models.Index(fields=("user", "created_at"), name="costs_record_user_time"),
             models.Index(fields=("provider", "created_at"), name="costs_record_provider_time"),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(unit="token", quantity__isnull=True)
+                    | models.Q(unit__in=("second", "clip"), quantity__isnull=False, quantity__gte=0)
+                ),
+                name="costs_record_quantity_matches_unit",
+                violation_error_message=(
+                    "A token record has no quantity; a per-second or per-clip record has its "
+                    "quantity, never negative."
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.provider}/{self.model} {self.cost} USD ({self.outcome})"
+        part = f" [{self.part}]" if self.part else ""
+        return f"{self.provider}/{self.model}{part} {self.cost} USD ({self.outcome})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not self._state.adding:
@@ -242,11 +366,9 @@ class ProviderCredential(models.Model):
         return f"{self.provider} credentials"
 
     def set_api_key(self, key: str) -> None:
-        from generation.providers.transport import mask_secret
-
         key = key.strip()
         self.api_key_encrypted = crypto.encrypt(key)
-        self.key_hint = mask_secret(key)
+        self.key_hint = crypto.mask_secret(key)
 
     def api_key(self) -> str:
         return crypto.decrypt(self.api_key_encrypted)

@@ -10,6 +10,7 @@ Public API::
     await aget_providers() -> list[LLMProvider]             # every configured alias, in order
     configured(alias) -> bool                               # sync
     known_providers() -> list[str]
+    key_test(alias) -> str                                  # sync; the admin's "Test key"
     UnknownProvider (ValueError)
 
 Which providers a request tries, and in what order, is policy: ``generation.chain``.
@@ -20,11 +21,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from generation.providers.base import LLMProvider
+from generation.providers.base import LLMProvider, ProviderError
 
 RULEBASED = "rulebased"
 OLLAMA = "ollama"
@@ -98,6 +99,18 @@ def all_providers() -> list[LLMProvider]:
 async def aall_providers() -> list[LLMProvider]:
     overrides = await sync_to_async(_overrides)()
     return [_build(alias, overrides) for alias in settings.LLM_PROVIDERS]
+
+
+def key_test(alias: str) -> str:
+    """``alias``'s cheapest real call with the key and settings in effect now: its note, or
+    ``KeyTestFailed`` naming the error's kind (``auth: …``). The generation app registers it as
+    the costs app's key tester."""
+    from generation.costs.credentials import KeyTestFailed
+
+    try:
+        return async_to_sync(get_provider(alias).test_key)()
+    except ProviderError as exc:
+        raise KeyTestFailed(f"{exc.kind.value}: {exc.message}") from exc
 
 
 def reset() -> None:

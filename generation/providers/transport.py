@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from generation.costs.crypto import mask_secret
 from generation.costs.tokens import estimate_prompt_tokens, estimate_tokens
 from generation.providers.base import (
     CompletionRequest,
@@ -160,16 +161,6 @@ def error_body(body: bytes) -> Any:
 def short(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def mask_secret(value: str) -> str:
-    """``sk-…abcd``: enough to recognise a key, never enough to use it."""
-    if not value:
-        return ""
-    if len(value) <= 8:
-        return "…" + value[-2:]
-    head = value[:3] if value[:3].isascii() else ""
-    return f"{head}…{value[-4:]}"
 
 
 _ssl_context: ssl.SSLContext | None = None

@@ -33,7 +33,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from generation.costs.services import cost_record_create
-from generation.providers.base import ProviderError, Usage
+from generation.providers.base import ProviderError
 from generation.runs import executions
 from generation.runs.errors import RunFailed
 from generation.runs.events import (
@@ -244,12 +244,15 @@ def _commit(
             cost_record_create(
                 provider=charge.provider,
                 model=charge.model,
-                usage=Usage(0, 0, True),
+                reported=True,
                 outcome=charge.outcome,
                 cost=charge.cost,
                 user_id=ctx.run.created_by_id,
                 project_id=ctx.run.project_id,
                 run_id=str(ctx.run.pk),
+                part=charge.part,
+                unit=charge.unit,
+                quantity=charge.quantity,
                 attempt=charge.attempt,
                 error_kind=charge.error_kind,
             )

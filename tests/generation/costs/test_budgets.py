@@ -20,15 +20,16 @@ from django.test import Client
 from generation.chain.fallback import (
     AttemptStarted,
     Ledger,
+    budget_refusal,
     stream_with_fallback,
 )
 from generation.costs.budgets import (
     BudgetExceeded,
     budget_check,
-    budget_check_request,
+    budget_check_call,
     budget_spent,
+    call_expected_cost,
     period_bounds,
-    request_expected_cost,
 )
 from generation.costs.models import Budget, CostRecord
 from generation.providers.base import CompletionRequest, ErrorKind, ProviderError, TextDelta
@@ -42,6 +43,7 @@ PROMPT = CompletionRequest.from_prompt(
     "Write a hook about coffee.", system="Be brief.", max_tokens=100
 )
 PROMPT_COST = Decimal("0.0000627")
+PROMPT_CALL: dict[str, Any] = {"input_tokens": 18, "max_output_tokens": 100}
 # What the fake's reply costs: 9 input and 2 output tokens reported.
 REPLY_COST = Decimal("0.00000255")
 
@@ -113,13 +115,17 @@ def test_project_budget_counts_its_project_only(make_project):
     assert refused(project_id=launch.pk, expected_cost=Decimal("0.05")) is None
     exc = refused(project_id=launch.pk, expected_cost=Decimal("0.06"))
     assert exc is not None
-    assert exc.kind == ErrorKind.QUOTA
-    assert exc.retryable is False
+    assert not isinstance(exc, ProviderError)  # the chain turns it into one (see below)
+    assert exc.provider == "openai"
     assert exc.budget == daily
     assert (exc.spent, exc.expected_cost) == (Decimal("0.45"), Decimal("0.06"))
-    assert str(exc) == (
-        "openai: quota: budget “Launch film daily” would be exceeded: 0.45 USD spent today "
-        "(UTC) of its 0.50 USD limit, and this openai call may cost up to 0.06 USD"
+    assert (
+        exc.message
+        == str(exc)
+        == (
+            "budget “Launch film daily” would be exceeded: 0.45 USD spent today "
+            "(UTC) of its 0.50 USD limit, and this openai call may cost up to 0.06 USD"
+        )
     )
     assert refused(project_id=other.pk, expected_cost=Decimal("1")) is None
 
@@ -253,25 +259,26 @@ def test_a_free_call_is_never_refused(make_project):
     budget("0.10", scope=Budget.Scope.GLOBAL)
     spend("0.25", project=project)  # overshot by calls checked at the same time
     assert refused(project_id=project.pk, provider="rulebased", expected_cost=Decimal(0)) is None
-    assert budget_check_request(
-        user_id=None, project_id=project.pk, provider="rulebased", model="", request=PROMPT
+    assert budget_check_call(
+        user_id=None, project_id=project.pk, provider="rulebased", model="", **PROMPT_CALL
     ) == Decimal(0)
     assert refused(project_id=project.pk, expected_cost=Decimal("0.00000001")) is not None
 
 
 @pytest.mark.django_db
-def test_expected_cost_of_a_request_uses_max_tokens():
-    assert request_expected_cost("openai", "gpt-4o-mini", PROMPT) == PROMPT_COST
-    assert request_expected_cost("ollama", "llama3.2", PROMPT) == 0
+def test_expected_cost_of_a_call_counts_all_its_output_tokens():
+    assert call_expected_cost("openai", "gpt-4o-mini", 18, 100) == PROMPT_COST
+    assert call_expected_cost("openai", "gpt-4o-mini", -5, -1) == 0  # nothing below zero
+    assert call_expected_cost("ollama", "llama3.2", 18, 100) == 0
 
 
 @pytest.mark.django_db
 def test_an_unpriced_model_is_refused_while_a_budget_covers_it():
     call: dict[str, Any] = {"user_id": None, "project_id": None, "provider": "nobody", "model": "m"}
-    assert budget_check_request(**call, request=PROMPT) == Decimal(0)
+    assert budget_check_call(**call, **PROMPT_CALL) == Decimal(0)
     budget("100", scope=Budget.Scope.GLOBAL, name="Studio")
     with pytest.raises(BudgetExceeded, match="“Studio” cannot be kept: nobody/m has no price"):
-        budget_check_request(**call, request=PROMPT)
+        budget_check_call(**call, **PROMPT_CALL)
 
 
 @pytest.mark.django_db
@@ -402,6 +409,24 @@ async def run(stream: Any) -> tuple[list[Any], ProviderError | None]:
     except ProviderError as exc:
         return events, exc
     return events, None
+
+
+@transactional
+async def test_the_chain_sees_a_refusal_as_a_quota_error(make_project):
+    project = await asyncio.to_thread(make_project, name="Launch film")
+    await asyncio.to_thread(budget, "0.00005", project=project, name="Launch film daily")
+    ledger = Ledger(project_id=project.pk, run_id="run-refused")
+
+    error = await budget_refusal(ledger, "openai", "gpt-4o-mini", PROMPT)
+
+    assert isinstance(error, ProviderError)
+    assert not isinstance(error, BudgetExceeded)
+    assert (error.kind, error.retryable, error.provider) == (ErrorKind.QUOTA, False, "openai")
+    assert str(error) == (
+        "openai: quota: budget “Launch film daily” would be exceeded: 0.00 USD spent today "
+        f"(UTC) of its 0.00005 USD limit, and this openai call may cost up to {PROMPT_COST} USD"
+    )
+    assert await budget_refusal(ledger, "ollama", "llama3.2", PROMPT) is None
 
 
 @transactional

@@ -15,8 +15,6 @@ from generation.costs.credentials import credential_overrides
 from generation.costs.models import AppendOnlyError, CostRecord, Price, ProviderCredential
 from generation.costs.services import cost_for, cost_record_create, expected_cost, price_for
 from generation.costs.tokens import estimate_tokens
-from generation.providers.base import Usage
-from generation.providers.transport import mask_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -32,14 +30,12 @@ def test_seeded_prices_cover_every_provider():
 
 
 def test_cost_is_exact_decimal():
-    cost = cost_for("openai", "gpt-4o-mini", Usage(1000, 1000, reported=True))
+    cost = cost_for("openai", "gpt-4o-mini", 1000, 1000)
     assert cost == Decimal("0.00075000")
     assert isinstance(cost, Decimal)
-    tiny = cost_for("openai", "gpt-4o-mini", Usage(1, 1, reported=True))
+    tiny = cost_for("openai", "gpt-4o-mini", 1, 1)
     assert tiny == Decimal("0.00000075")
-    assert cost_for("anthropic", "claude-sonnet-4-5", Usage(12, 6, reported=True)) == Decimal(
-        "0.00012600"
-    )
+    assert cost_for("anthropic", "claude-sonnet-4-5", 12, 6) == Decimal("0.00012600")
 
 
 def test_dated_model_names_take_the_longest_priced_prefix():
@@ -79,11 +75,14 @@ def test_cost_records_are_append_only():
     record = cost_record_create(
         provider="openai",
         model="gpt-4o-mini",
-        usage=Usage(10, 5, reported=True),
+        input_tokens=10,
+        output_tokens=5,
+        reported=True,
         outcome="succeeded",
         run_id="r1",
     )
     assert record.cost == Decimal("0.00000450")
+    assert (record.input_tokens, record.output_tokens, record.reported) == (10, 5, True)
     record.cost = Decimal("0")
     with pytest.raises(AppendOnlyError):
         record.save()
@@ -97,7 +96,8 @@ def test_encryption_round_trip_and_masking(settings):
     token = crypto.encrypt("sk-live-abcdef123456")
     assert "sk-live" not in token
     assert crypto.decrypt(token) == "sk-live-abcdef123456"
-    assert mask_secret("sk-live-abcdef123456") == "sk-…3456"
+    assert crypto.mask_secret("sk-live-abcdef123456") == "sk-…3456"
+    assert crypto.mask_secret("short") == "…rt"
 
 
 def test_rotation_re_encrypts_with_the_newest_key(settings):

@@ -213,20 +213,40 @@ def test_admin_stores_keys_encrypted_shows_them_masked_and_tests_them(web, make_
             follow=True,
         )
         assert fake.requests[0].headers["authorization"] == "Bearer sk-admin-secret-7777"
-    assert "openai: key accepted" in response.content.decode().lower()
+        assert "openai: key accepted" in response.content.decode().lower()
+
+        fake.push(openai_error(401, "Incorrect API key provided", code="invalid_api_key"))
+        response = web.post(
+            "/admin/costs/providercredential/",
+            {"action": "test_key", "_selected_action": [credential.pk]},
+            follow=True,
+        )
+    assert "openai: auth: http 401: incorrect api key provided" in response.content.decode().lower()
+
+
+def test_key_test_is_the_registry_s_and_says_so_when_none_is_registered(monkeypatch):
+    from generation.costs import credentials
+
+    assert credentials._key_tester is registry.key_test  # registered by the generation app
+    monkeypatch.setattr(credentials, "_key_tester", None)
+    with pytest.raises(credentials.KeyTestFailed, match="no key test is available"):
+        credentials.credential_test("openai")
+    monkeypatch.setattr(credentials, "_key_tester", lambda alias: f"{alias} fine")
+    assert credentials.credential_test("openai") == "openai fine"
 
 
 def test_cost_ledger_admin_shows_totals(web, make_user):
     from decimal import Decimal
 
     from generation.costs.services import cost_record_create
-    from generation.providers.base import Usage
 
     for _ in range(2):
         cost_record_create(
             provider="openai",
             model="gpt-4o-mini",
-            usage=Usage(1000, 1000, True),
+            input_tokens=1000,
+            output_tokens=1000,
+            reported=True,
             outcome="succeeded",
         )
     web.force_login(make_user(is_staff=True, is_superuser=True))
