@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, transaction
 from django.test import Client
-from generation.chain.fallback import Ledger, stream_with_fallback
 
+from generation.chain.fallback import Ledger, stream_with_fallback
 from generation.costs.models import CostRecord, Price
 from generation.costs.services import (
     cost_record_create,
