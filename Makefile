@@ -36,6 +36,7 @@ test: setup
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	.venv/bin/lint-imports
 
 typecheck: setup
 	$(PY) -m mypy .

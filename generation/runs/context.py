@@ -288,7 +288,7 @@ class Part:
             return min(ends) if ends else None
 
         try:
-            async with asyncio.timeout(deadline()) as scope, stream:
+            async with asyncio.timeout_at(deadline()) as scope, stream:
                 async for event in stream:
                     if isinstance(event, TextDelta):
                         if waiting_first:

@@ -69,6 +69,7 @@ class Final:
     parts: dict[str, dict[str, Any]]
     kind: str
     status: str
+    run_id: UUID | None = None
 
 
 @dataclass(slots=True)
@@ -356,17 +357,20 @@ def _store(
     stored: list[tuple[LogItem, RunLog]] = []
     lost: set[UUID] = set()
     finals: dict[tuple[UUID, int], bool] = {}
+    ended: list[Final] = []
     checkpoints: dict[UUID, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {}
     for item, log in batch:
         if item.run_id in lost:
             continue
         if item.final is not None:
             checkpoints.pop(item.run_id, None)
-            ended = _store_final(item.run_id, item.seq, item.final)
-            finals[(item.run_id, item.seq)] = ended
-            if not ended:
+            stored_final = _store_final(item.run_id, item.seq, item.final)
+            finals[(item.run_id, item.seq)] = stored_final
+            if not stored_final:
                 lost.add(item.run_id)
                 continue
+            item.final.run_id = item.run_id
+            ended.append(item.final)
         elif item.checkpoint is not None:
             run_fields, part_fields = checkpoints.setdefault(item.run_id, ({}, {}))
             if item.checkpoint.run:
@@ -390,6 +394,9 @@ def _store(
         rows = [row for row in rows if row.run_id not in lost]
         stored = [pair for pair in stored if pair[0].run_id not in lost]
     _insert_events(rows)
+    for final in ended:
+        if final.run_id is not None and final.run_id not in lost:
+            run_ended(final.run_id, final.kind, final.status)
     return stored, lost, finals
 
 
@@ -407,7 +414,6 @@ def _store_final(run_id: UUID, seq: int, final: Final) -> bool:
         return False
     for key, fields in final.parts.items():
         part_save(run_id, key, {**fields, "text_seq": seq})
-    run_ended(run_id, final.kind, final.status)
     return True
 
 
