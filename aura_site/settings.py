@@ -214,6 +214,9 @@ AURA_STREAMING_ENABLED = env_bool("AURA_STREAMING_ENABLED", True)
 AURA_MAX_CONCURRENT_STREAMS = env_int("AURA_MAX_CONCURRENT_STREAMS", 200, minimum=1)
 AURA_MAX_STREAMS_PER_USER = env_int("AURA_MAX_STREAMS_PER_USER", 5, minimum=1)
 AURA_STREAM_TIMEOUT_SECONDS = env_float("AURA_STREAM_TIMEOUT_SECONDS", 300, minimum=1)
+# A server process whose event loop runs later than this (a measured average) refuses new runs
+# with 429 and Retry-After, so that the runs it accepted finish whole.
+AURA_RUN_MAX_LOOP_LAG_MS = env_float("AURA_RUN_MAX_LOOP_LAG_MS", 150, minimum=1)
 AURA_CIRCUIT_FAILURES = env_int("AURA_CIRCUIT_FAILURES", 5, minimum=1)
 AURA_CIRCUIT_COOLDOWN_SECONDS = env_float("AURA_CIRCUIT_COOLDOWN_SECONDS", 30, minimum=0)
 AURA_FIELD_ENCRYPTION_KEYS = env_list("AURA_FIELD_ENCRYPTION_KEYS", [])

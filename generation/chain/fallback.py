@@ -48,6 +48,8 @@ from types import TracebackType
 from typing import Any
 
 from generation.chain.circuit import CircuitBreaker
+from generation.costs.budgets import BudgetExceeded, abudget_check_call
+from generation.costs.services import acost_record_create, aprice_for, cost_from_quote
 from generation.costs.tokens import estimate_tokens
 from generation.providers.base import (
     CompletionRequest,
@@ -59,6 +61,7 @@ from generation.providers.base import (
     TextDelta,
     Usage,
 )
+from generation.providers.registry import aget_provider
 from generation.providers.transport import prompt_estimate, short
 
 logger = logging.getLogger(__name__)
@@ -102,8 +105,6 @@ async def budget_refusal(
     """Why the spending budgets refuse a call of ``request`` to ``alias``/``model`` paid by
     ``ledger`` before it is made, or None. A check that cannot be made refuses the call: money
     is not spent on a guess."""
-    from generation.costs.budgets import BudgetExceeded, abudget_check_call
-
     try:
         await abudget_check_call(
             user_id=ledger.user_id,
@@ -218,14 +219,10 @@ ProviderLookup = Callable[[str], Awaitable[LLMProvider]]
 
 
 async def _registry_lookup(alias: str) -> LLMProvider:
-    from generation.providers.registry import aget_provider
-
     return await aget_provider(alias)
 
 
 async def _price_cost(provider: str, model: str, usage: Usage) -> Decimal:
-    from generation.costs.services import aprice_for, cost_from_quote
-
     quote = await aprice_for(provider, model)
     return cost_from_quote(quote, usage.input_tokens, usage.output_tokens)
 
@@ -472,8 +469,6 @@ class FallbackStream:
     async def _record(self, attempt: Attempt) -> None:
         if self.ledger is None or attempt.usage is None:
             return
-        from generation.costs.services import acost_record_create
-
         try:
             await acost_record_create(
                 provider=attempt.provider,

@@ -8,22 +8,31 @@ import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.core.exceptions import PermissionDenied
 
 from aura_site.projects.models import Membership, Project, Role
+from aura_site.projects.selectors import project_for_user
+from generation.chain.policy import (
+    NoProviderAvailable,
+    provider_choose,
+    provider_infos,
+    resolve_chain,
+)
+from generation.costs.services import expected_cost
+from generation.costs.tokens import estimate_tokens
 from generation.providers.base import ProviderInfo
+from generation.runs.models import Run
+from generation.runs.selectors import panel_context, run_snapshot
+from generation.runs.services import RunDraft, RunLimitExceeded, run_create, run_prepare
 from generation.scripts.constants import SCRIPT_KIND
 from generation.scripts.guidance import Guidance, script_guidance
 from generation.scripts.models import Script
 from generation.scripts.prompt import brief_build, request_build
 from generation.scripts.services import script_input_clean, script_mark_started, script_run_input
 from generation.scripts.textutils import count_words
-
-if TYPE_CHECKING:
-    from generation.runs.services import RunDraft
 
 INFO_TTL_SECONDS = 10.0
 TOKENS_PER_WORD = 4 / 3
@@ -49,8 +58,6 @@ def providers_known() -> list[ProviderInfo]:
     with _cache_lock:
         if _cache is not None and now - _cache[0] < INFO_TTL_SECONDS:
             return _cache[1]
-    from generation.chain.policy import provider_infos
-
     infos = list(async_to_sync(provider_infos)())
     with _cache_lock:
         _cache = (time.monotonic(), infos)
@@ -91,8 +98,6 @@ def provider_cards() -> list[ProviderCard]:
 
 
 def _first_of_chain(choice: str) -> str:
-    from generation.chain.policy import resolve_chain
-
     try:
         chain = resolve_chain(choice or "auto")
     except ValueError:
@@ -107,8 +112,6 @@ def expected_output_tokens(words: int) -> int:
 def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) -> Guidance:
     """Guidance on a brief being typed, with the expected length and cost on the provider that
     would serve it (Auto: the first of its chain)."""
-    from generation.costs.services import expected_cost
-
     choice = str(data.get("provider") or "auto")
     infos = {info.name: info for info in providers_known()}
     alias = _first_of_chain(choice) if choice == "auto" else choice
@@ -131,8 +134,6 @@ def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) 
         )
         request = request_build(brief)
         prompt = "\n".join([request.system, *(m.content for m in request.messages)])
-        from generation.costs.tokens import estimate_tokens
-
         prompt_tokens = estimate_tokens(prompt)
         model = str(data.get("model") or "") or (info.models[0] if info.models else "")
         cost = expected_cost(
@@ -171,10 +172,6 @@ def script_draft(
 ) -> RunDraft:
     """A ``script`` run for a brief, on the provider ``provider``'s chain starts on, with its
     expected length and cost (raises ``GenerationRefused`` for a provider that cannot serve)."""
-    from generation.chain.policy import NoProviderAvailable, provider_choose
-    from generation.costs.services import expected_cost
-    from generation.runs.services import run_prepare
-
     request = request_build(brief, mode=mode)  # type: ignore[arg-type]
     words = int(brief.get("word_budget") or 150) if words is None else words
     tokens = expected_output_tokens(words)
@@ -207,8 +204,6 @@ def script_generate(
     continue_version: int | None = None,
 ) -> Any:
     """Start a ``script`` run for ``script`` (a new version, or the continuation of one)."""
-    from generation.runs.services import RunLimitExceeded, run_create
-
     brief = script.brief
     words = int(brief.get("word_budget") or 150)
     if continue_version is not None:
@@ -242,8 +237,6 @@ def script_run_prepare(user: Any, data: dict[str, Any], *, correlation_id: str =
     """Check a script request (../shared/API.md §3) for an editor or owner of its project: the
     run's draft, its input as stored in ``run.input``. Raises ``ValidationError`` (a field's
     problem) or ``GenerationRefused`` (the provider)."""
-    from aura_site.projects.selectors import project_for_user
-
     project, _ = project_for_user(user, data["project"], minimum=Role.EDITOR)
     cleaned = script_input_clean(project, data)
     stored = {key: value for key, value in data.items() if value is not None}
@@ -283,9 +276,6 @@ def script_run_prepare(user: Any, data: dict[str, Any], *, correlation_id: str =
 def run_panel_context(run_id: Any, membership: Membership) -> dict[str, Any] | None:
     """The context of the script run panel (``scripts/run_panel.html#live``) for a script's
     run."""
-    from generation.runs.models import Run
-    from generation.runs.selectors import panel_context, run_snapshot
-
     if not Run.objects.filter(pk=run_id, project_id=membership.project_id).exists():
         return None
     return panel_context(run_snapshot(run_id), can_edit=membership.can(Role.EDITOR))

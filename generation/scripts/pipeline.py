@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from generation.runs.errors import RunFailed
 from generation.scripts.constants import MAX_REVISIONS
 from generation.scripts.models import Script, ScriptVersion, VersionSource
 from generation.scripts.prompt import request_build
@@ -46,8 +47,6 @@ class _Job:
 
 
 def _prepare(run: Run) -> _Job:
-    from generation.runs.context import RunFailed
-
     data = dict(run.input)
     user = run.created_by
     script: Script | None = None

@@ -1,6 +1,6 @@
 """``manage.py bench_runs``: K concurrent runs through one Daphne process, each followed by a
 WebSocket and an SSE client, against a loopback fake provider; prints one JSON object (see
-``generation.runs.bench`` for what is measured and how)."""
+``generation.benchmarks.runs`` for what is measured and how)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generation.runs.bench import run_benchmark
+from generation.benchmarks.runs import run_benchmark
 
 
 class Command(BaseCommand):
@@ -22,6 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--tokens", type=int, default=400, help="tokens per run")
         parser.add_argument("--rate", type=float, default=30.0, help="fake tokens per second")
         parser.add_argument("--piece", default="tok ", help="the text of one token")
+        parser.add_argument(
+            "--parts",
+            type=int,
+            default=1,
+            help="parts streaming at once in each run (default 1)",
+        )
         parser.add_argument(
             "--ramp",
             type=float,
@@ -40,7 +46,14 @@ class Command(BaseCommand):
             raise CommandError("--tokens and --rate must be above 0.")
         if options["ramp"] < 0:
             raise CommandError("--ramp cannot be negative.")
+        if not 1 <= options["parts"] <= 20:
+            raise CommandError("--parts takes 1 to 20.")
         result = run_benchmark(
-            ks, options["tokens"], options["rate"], options["piece"], options["ramp"]
+            ks,
+            options["tokens"],
+            options["rate"],
+            options["piece"],
+            options["ramp"],
+            options["parts"],
         )
         self.stdout.write(json.dumps(result, indent=2))
