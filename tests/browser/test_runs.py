@@ -1,5 +1,6 @@
-"""Runs in a real browser: the text streams in over the WebSocket, Cancel keeps what was
-written, a reload mid-run shows the text so far at once, and a teammate watches the same run."""
+"""Script runs in a real browser, started on the generator page: the text streams in over the
+WebSocket, Cancel keeps what was written, a reload mid-run shows the text so far at once, and a
+teammate watches the same run on the run page and on the script page."""
 
 from __future__ import annotations
 
@@ -10,18 +11,34 @@ from typing import Any
 import pytest
 
 from generation.benchmarks.fake_openai import FakeOpenAIServer
+from generation.scripts.offline import script_writer
+from generation.scripts.prompt import brief_build, request_build
 from tests.browser.conftest import BROWSER_PASSWORD
 
 pytestmark = pytest.mark.browser
 
-TOKENS = 150
-PIECE = "tok "
+TOPIC = "How tides work"
+PLATFORM = "youtube"
+DURATION_SECONDS = 60
+DELIVERY = "conversational"
+# A script that passes validation for the brief typed below, so the run is one draft, no revision.
+SCRIPT = script_writer(
+    request_build(
+        brief_build(
+            topic=TOPIC,
+            platform=PLATFORM,
+            duration_seconds=DURATION_SECONDS,
+            delivery=DELIVERY,
+        )
+    )
+).strip()
+TOKENS = len(re.findall(r"\s*\S+", SCRIPT))
 
 
 @pytest.fixture
 def slow_fake() -> Iterator[FakeOpenAIServer]:
     """The OpenAI fake at 30 tokens/s: a run lasts about five seconds."""
-    with FakeOpenAIServer(tokens=TOKENS, tokens_per_second=30.0, piece=PIECE) as fake:
+    with FakeOpenAIServer(text=SCRIPT, tokens_per_second=30.0) as fake:
         yield fake
 
 
@@ -48,13 +65,20 @@ def create_project(page: Any, name: str) -> int:
 
 
 def start_run(page: Any, base: str, project_id: int) -> str:
-    """Start a script run from the minimal script page; returns the run's id."""
+    """Write a script on the generator page with OpenAI; returns the run's id, on the script
+    page."""
     from playwright.sync_api import expect
 
-    page.goto(f"{base}/runs/projects/{project_id}/script/")
-    page.fill("input[name=topic]", "How tides work")
-    page.select_option("select[name=provider]", "openai")
-    page.click("[data-testid=script-start]")
+    page.goto(f"{base}/projects/{project_id}/scripts/new/")
+    page.fill("textarea[name=topic]", TOPIC)
+    page.select_option("select[name=platform]", PLATFORM)
+    page.fill("input[name=duration_seconds]", str(DURATION_SECONDS))
+    page.select_option("select[name=delivery]", DELIVERY)
+    page.locator("[data-testid=provider-openai] input").check()
+    expect(page.locator("[data-testid=provider-openai]")).to_contain_text("configured")
+    page.click("[data-testid=start]")
+    expect(page.locator("[data-testid=script-title]")).to_contain_text(TOPIC)
+    assert re.search(rf"/projects/{project_id}/scripts/\d+/$", page.url), page.url
     panel = page.locator("section.run-panel")
     expect(panel).to_have_count(1)
     run_id = panel.get_attribute("data-run-id")
@@ -90,6 +114,26 @@ def watch_until_ended(page: Any) -> list[int]:
     return lengths
 
 
+def last_words(text: str, count: int = 3) -> str:
+    return " ".join([word for word in text.split() if word != "##"][-count:])
+
+
+def expect_ready_script(page: Any, *, can_edit: bool) -> None:
+    """The script view once the run has succeeded: the validated script, ready."""
+    from playwright.sync_api import expect
+
+    view = page.locator("#script-view")
+    expect(view).to_have_attribute("data-status", "ready")
+    expect(view.locator("[data-testid=script-status]")).to_have_text("Ready")
+    expect(view.locator("[data-testid=validation]")).to_have_attribute("data-passed", "true")
+    expect(view.locator("[data-testid=script-text]")).to_contain_text("how tides work")
+    expect(view.locator("[data-testid=script-text]")).to_contain_text(last_words(SCRIPT))
+    expect(view.locator("[data-testid=script-text] h3").first).to_contain_text("Hook")
+    expect(view.locator("[data-testid=versions] tbody tr")).to_have_count(1)
+    expect(view.locator("[data-testid=edit]")).to_have_count(1 if can_edit else 0)
+    expect(view.locator("[data-testid=regenerate]")).to_have_count(1 if can_edit else 0)
+
+
 def test_text_streams_in_and_a_teammate_watches_the_same_run(
     studio: str,
     new_page: Callable[..., Any],
@@ -99,8 +143,6 @@ def test_text_streams_in_and_a_teammate_watches_the_same_run(
     from playwright.sync_api import expect
 
     ada, ben = new_page(), new_page()
-    page_errors(ada)
-    page_errors(ben)
     sign_up(ada, studio, "ada")
     sign_up(ben, studio, "ben")
     project_id = create_project(ada, "Tide film")
@@ -110,24 +152,39 @@ def test_text_streams_in_and_a_teammate_watches_the_same_run(
     expect(ada.locator("#project-members")).to_contain_text("ben")
 
     run_id = start_run(ada, studio, project_id)
+    script_url = ada.url
     expect(ada.locator("[data-testid=run-cancel]")).to_be_visible()
     ben.goto(f"{studio}/runs/{run_id}/")
-    expect(ben.locator("section.run-panel")).to_have_count(1)
-    expect(ben.locator("[data-testid=run-cancel]")).to_have_count(0)
+    ben_script = ben.context.new_page()
+    page_errors(ben_script)
+    ben_script.goto(script_url)
+    for page in (ben, ben_script):
+        expect(page.locator("section.run-panel")).to_have_count(1)
+        expect(page.locator("section.run-panel")).to_have_attribute("data-run-id", run_id)
+        expect(page.locator("[data-testid=run-cancel]")).to_have_count(0)
 
     ada_lengths = watch_until_ended(ada)
-    expect(ben.locator("section.run-panel")).to_have_attribute("data-status", "succeeded")
+    for page in (ben, ben_script):
+        expect(page.locator("section.run-panel")).to_have_attribute("data-status", "succeeded")
 
     assert len(ada_lengths) >= 3, ada_lengths
     assert ada_lengths == sorted(ada_lengths)
     assert status_of(ada) == "succeeded"
-    assert text_of(ada) == text_of(ben) == PIECE * TOKENS
-    metrics = ada.locator(".run-metrics")
-    expect(metrics.locator("[data-metric=tokens]")).to_have_text(str(TOKENS))
-    expect(metrics.locator("[data-metric=model]")).to_have_text("gpt-4o-mini")
-    expect(metrics.locator("[data-metric=duration]")).to_contain_text("ms")
-    expect(metrics.locator("[data-metric=cost]")).to_contain_text("$0.0")
-    for page in (ada, ben):
+    assert text_of(ada) == text_of(ben) == text_of(ben_script) == SCRIPT
+    for page in (ada, ben, ben_script):
+        metrics = page.locator(".run-metrics")
+        expect(metrics.locator("[data-metric=tokens]")).to_have_text(str(TOKENS))
+        expect(metrics.locator("[data-metric=model]")).to_have_text("gpt-4o-mini")
+        expect(metrics.locator("[data-metric=duration]")).to_contain_text("ms")
+        expect(metrics.locator("[data-metric=cost]")).to_contain_text("$0.0")
+    expect_ready_script(ada, can_edit=True)
+    expect_ready_script(ben_script, can_edit=False)
+    # The run page keeps the text in the panel; the script page shows it once, in the version.
+    expect(ben.locator("[data-testid=run-text]")).to_be_visible()
+    for page in (ada, ben_script):
+        expect(page.locator("[data-testid=run-text]")).to_be_hidden()
+        expect(page.locator(".run-metrics")).to_be_visible()
+    for page in (ada, ben, ben_script):
         assert page_errors(page) == []
 
 
@@ -139,26 +196,28 @@ def test_reloading_mid_run_shows_the_text_so_far_then_keeps_streaming(
     page_errors: Callable[[Any], list[str]],
 ) -> None:
     ada = new_page()
-    page_errors(ada)
     sign_up(ada, studio, "ada")
     project_id = create_project(ada, "Reload film")
     run_id = start_run(ada, studio, project_id)
+    script_url = ada.url
     wait_for_text(ada, 40)
-    assert ada.url.endswith(f"/runs/{run_id}/")
 
     # The page itself carries the text so far (no script needed to show it).
     without_js = new_page(java_script_enabled=False)
     log_in(without_js, studio, "ada", BROWSER_PASSWORD)
-    without_js.goto(f"{studio}/runs/{run_id}/")
-    assert len(text_of(without_js)) > 40 and status_of(without_js) == "running"
+    for url in (script_url, f"{studio}/runs/{run_id}/"):
+        without_js.goto(url)
+        assert len(text_of(without_js)) > 40 and status_of(without_js) == "running"
+        assert SCRIPT.startswith(text_of(without_js))
 
     ada.reload(wait_until="domcontentloaded")
     shown = text_of(ada)
     assert len(shown) > 40
     lengths = watch_until_ended(ada)
     assert len(lengths) >= 2, lengths
-    assert status_of(ada) == "succeeded" and text_of(ada) == PIECE * TOKENS
+    assert status_of(ada) == "succeeded" and text_of(ada) == SCRIPT
     assert text_of(ada).startswith(shown)
+    expect_ready_script(ada, can_edit=True)
     assert page_errors(ada) == []
 
 
@@ -172,7 +231,6 @@ def test_cancel_mid_stream_keeps_the_partial_text(
     from playwright.sync_api import expect
 
     ada = new_page()
-    page_errors(ada)
     sign_up(ada, studio, "ada")
     project_id = create_project(ada, "Cancel film")
     run_id = start_run(ada, studio, project_id)
@@ -183,10 +241,20 @@ def test_cancel_mid_stream_keeps_the_partial_text(
     expect(ada.locator("section.run-panel")).to_have_attribute("data-status", "cancelled")
     expect(ada.locator("[data-testid=run-cancelled-note]")).to_be_visible()
     kept = text_of(ada)
-    assert 20 < len(kept) < len(PIECE * TOKENS)
+    assert 20 < len(kept) < len(SCRIPT) and SCRIPT.startswith(kept)
     assert slow_fake.wait_for_disconnects(1)
     state = ada.request.get(f"{studio}/api/v1/runs/{run_id}").json()
     assert state["status"] == "cancelled" and state["text"] == kept
+
+    # The script keeps the partial text as an unfinished version that can be continued.
+    view = ada.locator("#script-view")
+    expect(view).to_have_attribute("data-status", "cancelled")
+    expect(view.locator("[data-testid=script-status]")).to_have_text("Cancelled")
+    expect(view.locator("[data-testid=script-version]")).to_contain_text("unfinished")
+    expect(view.locator("[data-testid=script-text]")).to_contain_text(last_words(kept))
+    expect(view.locator("[data-testid=continue-form]")).to_have_count(1)
+    expect(ada.locator("[data-testid=run-text]")).to_be_hidden()
+    expect(ada.locator("[data-testid=run-cancelled-note]")).to_be_visible()
     ada.wait_for_timeout(500)
     assert text_of(ada) == kept
     assert page_errors(ada) == []
