@@ -57,7 +57,7 @@ from generation.runs import load, pricing
 from generation.runs.errors import PartTimedOut, RunFailed
 from generation.runs.events import RESET_STAGE, Checkpoint, Final, RunLog, RunLost
 from generation.runs.kinds import KindSpec
-from generation.runs.models import ACTIVE_PART_STATUSES, PartStatus, Run, RunPart, RunStatus
+from generation.runs.models import ACTIVE_PART_STATUSES, PartStatus, Run, RunPart
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,8 @@ class Part:
         self.error_message = row.error_message if row else ""
         self.extra: dict[str, Any] = {}
         """The handler's own values for its chunk events (a debate's speaker, say)."""
+        self.events = ctx.spec.events_of(key)
+        self.dom_id = ctx.spec.dom_id_of(ctx.run.dom_id, key)
         self._text_pieces: list[str] = [row.text] if row and row.text else []
         self._pending: list[str] = []
         self._pending_chars = 0
@@ -179,10 +181,6 @@ class Part:
         if self.first_token_at is None or self.started_at is None:
             return None
         return int((self.first_token_at - self.started_at).total_seconds() * 1000)
-
-    @property
-    def dom_id(self) -> str:
-        return self._ctx.spec.dom_id_of(self._ctx.run.dom_id, self.key)
 
     def get_status_display(self) -> str:
         return str(PartStatus(self.status).label)
@@ -485,6 +483,8 @@ class RunContext:
         self._last_flush = 0.0
         self._last_checkpoint = time.monotonic()
         self._stored_versions: dict[str, int] = {key: 0 for key in self.parts}
+        self._rows: set[str] = set(self.parts)
+        """Parts that have a row (those made during the run get theirs at a checkpoint)."""
         self._run_version = 0
         self._stored_run_version = 0
         self._first_token_mono: float | None = None
@@ -670,7 +670,9 @@ class RunContext:
             if part.version != self._stored_versions.get(key):
                 parts[key] = part.columns()
                 self._stored_versions[key] = part.version
-        return Checkpoint(run=self.run_columns(), parts=parts)
+        new = frozenset(parts) - self._rows
+        self._rows.update(new)
+        return Checkpoint(run=self.run_columns(), parts=parts, new_parts=new)
 
     def final_parts(self, status: str, code: str = "", message: str = "") -> dict[str, dict]:
         """Every part's last columns, those still active ending as ``status``."""
@@ -750,11 +752,10 @@ class RunContext:
         self._last_flush = time.monotonic()
         for index, part in enumerate(pending):
             content = part._take_pending()
-            events = self.spec.events_of(part.key)
             last = index == len(pending) - 1
             self._log.append(
-                events.chunk,
-                events.chunk_data(part, content),
+                part.events.chunk,
+                part.events.chunk_data(part, content),
                 part=part.key,
                 checkpoint=self._checkpoint(force=False) if last else None,
             )
@@ -789,5 +790,4 @@ __all__ = [
     "PartTimedOut",
     "RunContext",
     "RunFailed",
-    "RunStatus",
 ]

@@ -54,14 +54,30 @@ class Metrics:
         return str(RunStatus(self.status).label)
 
     @property
+    def progress_max(self) -> int:
+        if self.status == RunStatus.SUCCEEDED:
+            return max(1, self.tokens)
+        return self.expected_tokens or 1
+
+    @property
     def progress_value(self) -> int:
+        if self.status == RunStatus.SUCCEEDED:
+            return max(1, self.tokens)
         return min(self.tokens, self.expected_tokens) if self.expected_tokens else 0
 
     @property
     def progress_percent(self) -> int:
+        if self.status == RunStatus.SUCCEEDED:
+            return 100
         if not self.expected_tokens:
             return 0
         return min(100, round(100 * self.tokens / self.expected_tokens))
+
+    @property
+    def progress_label(self) -> str:
+        if self.active:
+            return f"{self.tokens} of ~{self.expected_tokens} tokens"
+        return f"{self.tokens} tokens"
 
 
 def metrics_of(run: Run) -> Metrics:
@@ -184,8 +200,8 @@ def metrics_html(dom_id: str, m: Metrics, *, oob: bool = False) -> str:
         parts.append(_metric(dom_id, "duration", "duration", duration, "Duration"))
     parts.append(
         f'<div class="metric run-progress"><progress id="{dom_id}-progress"'
-        f' max="{m.expected_tokens or 1}" value="{m.progress_value}">{m.progress_percent}%'
-        f"</progress><span>{m.tokens} of ~{m.expected_tokens} tokens</span></div></div>"
+        f' max="{m.progress_max}" value="{m.progress_value}">{m.progress_percent}%'
+        f"</progress><span>{m.progress_label}</span></div></div>"
     )
     return "".join(parts)
 
@@ -214,9 +230,9 @@ def render_live_event(view: Any, event: str, data: dict[str, Any], part: str) ->
     """The out-of-band fragments that show one live event of a run being executed (``view``
     is its ``RunContext``). Terminal events are shown by a whole-panel swap (the consumer's)."""
     spec: KindSpec = view.spec
-    run: Run = view.run
-    if part and event == spec.events_of(part).chunk:
-        html = text_append_html(spec.dom_id_of(run.dom_id, part), data.get("content", ""))
+    live_part = view.parts.get(part) if part else None
+    if live_part is not None and event == live_part.events.chunk:
+        html = text_append_html(live_part.dom_id, data.get("content", ""))
         if view.metrics_due(part):
             html += live_metrics_html(view, part)
         return html

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import transaction
 from django.utils import timezone
 
 from generation.costs.models import CostRecord
@@ -173,6 +174,7 @@ async def test_non_streaming_failures_fall_back_and_are_recorded(scripted, team,
     ]
 
 
+@transaction.atomic
 def _queued_run(team: Any) -> Run:
     run = Run.objects.create(
         project=team.project, kind="probe", created_by=team.editor, provider="openai"
@@ -182,7 +184,10 @@ def _queued_run(team: Any) -> Run:
     return run
 
 
+@transaction.atomic
 def _orphan(team: Any) -> Run:
+    """A run left running by a process that died (made in one transaction, so that this loop's
+    own reaper sees it whole)."""
     run = Run.objects.create(
         project=team.project,
         kind="probe",

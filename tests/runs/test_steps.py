@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import transaction
 from django.utils import timezone
 
 from generation.costs.models import CostRecord
@@ -179,9 +180,10 @@ async def test_an_overdue_step_is_relaunched_not_interrupted(team, settings):
         heartbeat_at=timezone.now() - timedelta(hours=1),
     )
 
-    interrupted, relaunched = await reap_stale_runs()
+    # This loop's own reaper may relaunch it first; either way the step runs once.
+    interrupted, _ = await reap_stale_runs()
 
-    assert (interrupted, relaunched) == (0, 1)
+    assert interrupted == 0
     run = await ended(run)
     assert run.status == RunStatus.SUCCEEDED
     assert SUBMITTED[str(run.pk)] == 1
@@ -223,6 +225,7 @@ async def test_cancelling_a_queued_step_run_ends_it_at_once(team):
     assert SUBMITTED[str(run.pk)] == 0 and CANCELLED[str(run.pk)] == 1
 
 
+@transaction.atomic
 def _bare_run(team: Any, **input: Any) -> Run:
     """A step run created as ``run_create`` does, but never launched (as if its first message
     were lost): the test drives its steps."""
