@@ -26,7 +26,21 @@ from aura_site.projects.models import Membership, Project, Role
 logger = logging.getLogger(__name__)
 
 PROJECT_TEMPLATE = "projects/project_detail.html"
-PROJECT_PARTS = ("header", "members", "invite", "series", "characters", "locations", "activity")
+PROJECT_PARTS = (
+    "header",
+    "members",
+    "invite",
+    "scripts",
+    "roundtables",
+    "videos",
+    "series",
+    "characters",
+    "locations",
+    "activity",
+)
+PRODUCT_SECTIONS = (("scripts", "scripts"), ("roundtables", "roundtable"), ("videos", "videos"))
+"""Each product's section of the project page: its app's ``project_section.html``, with
+``projects/sections/<product>_empty.html`` standing in until the app has one."""
 # What a (re)connecting page receives: everything but the invitation form, so that a form the
 # page shows with errors is not replaced by an empty one.
 PROJECT_SNAPSHOT_PARTS = tuple(part for part in PROJECT_PARTS if part != "invite")
@@ -94,6 +108,10 @@ def project_context(project: Project, membership: Membership) -> dict[str, Any]:
         "activity": selectors.project_activity(project),
         "invite_form": MemberAddForm(),
         "role_choices": Role.choices,
+        "section_templates": {
+            name: [f"{app}/project_section.html", f"projects/sections/{name}_empty.html"]
+            for name, app in PRODUCT_SECTIONS
+        },
     }
 
 

@@ -34,18 +34,6 @@ def _render_project(
     **extra: Any,
 ) -> HttpResponse:
     context = live.project_context(project, membership)
-    context.update(
-        {
-            "section_templates": {
-                name: [f"{app}/project_section.html", f"projects/sections/{name}_empty.html"]
-                for name, app in (
-                    ("scripts", "scripts"),
-                    ("roundtables", "roundtable"),
-                    ("videos", "videos"),
-                )
-            },
-        }
-    )
     context.update(extra)
     return render(request, live.PROJECT_TEMPLATE, context, status=status)
 

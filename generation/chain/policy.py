@@ -9,9 +9,12 @@ adapter's own cheap check, and whether its circuit is open).
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from generation.chain.circuit import CircuitBreaker
@@ -34,6 +37,8 @@ __all__ = [
     "provider_choose",
     "provider_healthy",
     "provider_infos",
+    "providers_forget",
+    "providers_known",
     "resolve_chain",
 ]
 
@@ -121,6 +126,31 @@ async def provider_healthy(provider: LLMProvider, breaker: CircuitBreaker | None
     if provider.location == "local":
         return True
     return await breaker.state(provider.alias) != "open"
+
+
+INFO_TTL_SECONDS = 10.0
+_cache_lock = threading.Lock()
+_cache: tuple[float, list[ProviderInfo]] | None = None
+
+
+def providers_known() -> list[ProviderInfo]:
+    """``provider_infos()`` for pages (sync), cached for a few seconds: health checks are cheap
+    but not free, and forms ask on every keystroke."""
+    global _cache
+    now = time.monotonic()
+    with _cache_lock:
+        if _cache is not None and now - _cache[0] < INFO_TTL_SECONDS:
+            return _cache[1]
+    infos = list(async_to_sync(provider_infos)())
+    with _cache_lock:
+        _cache = (time.monotonic(), infos)
+    return infos
+
+
+def providers_forget() -> None:
+    global _cache
+    with _cache_lock:
+        _cache = None
 
 
 async def provider_infos() -> list[ProviderInfo]:

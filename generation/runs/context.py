@@ -727,11 +727,16 @@ class RunContext:
         if not text:
             return
         now = time.monotonic()
+        first_words = part._first_token_mono is None
         part._take_delta(text, now)
         if self._first_token_mono is None:
             self._first_token_mono = now
             if self.run.first_token_at is None:
                 self.run.first_token_at = timezone.now()
+        if first_words:
+            # A part's first words go out at once: the wait for them is what people feel.
+            self._flush_text()
+            return
         if self._flush_handle is not None:
             return
         wait = self._last_flush + load.chunk_interval() - now
@@ -750,15 +755,28 @@ class RunContext:
         if not pending:
             return
         self._last_flush = time.monotonic()
-        for index, part in enumerate(pending):
+        sending = []
+        for part in pending:
             content = part._take_pending()
-            last = index == len(pending) - 1
+            if part.events.chunk:
+                sending.append((part, content))
+        if not sending:
+            self._touch_checkpoint()
+            return
+        for index, (part, content) in enumerate(sending):
+            last = index == len(sending) - 1
             self._log.append(
                 part.events.chunk,
                 part.events.chunk_data(part, content),
                 part=part.key,
                 checkpoint=self._checkpoint(force=False) if last else None,
             )
+
+    def _touch_checkpoint(self) -> None:
+        """Text of silent parts only: no event to carry it, so the checkpoint timer stores it."""
+        checkpoint = self._checkpoint(force=False)
+        if checkpoint is not None:
+            self._log.checkpoint(checkpoint)
 
     def _checkpoint(self, *, force: bool) -> Checkpoint | None:
         """The columns to store with the event being appended, at most once a second (a timer

@@ -107,7 +107,7 @@ async def _execute(
         execution.cancel_requested = True
         await _end(ctx, execution, "cancelled")
         return
-    seconds = spec.timeout_seconds or settings.AURA_STREAM_TIMEOUT_SECONDS
+    seconds = spec.run_timeout(settings.AURA_STREAM_TIMEOUT_SECONDS)
     try:
         async with asyncio.timeout(seconds):
             extra = await spec.handler(ctx)

@@ -237,7 +237,9 @@ def render_live_event(view: Any, event: str, data: dict[str, Any], part: str) ->
             html += live_metrics_html(view, part)
         return html
     if spec.live is not None:
-        return spec.live(view, event, data, part)
+        custom = spec.live(view, event, data, part)
+        if custom is not None:
+            return custom
     return default_live(view, event, data, part)
 
 
@@ -290,8 +292,10 @@ def render_stored_event(
     run: Run, spec: KindSpec, event: str, data: dict[str, Any], part: str
 ) -> str:
     view = StoredView(run, spec)
+    if spec.live is not None:
+        custom = spec.live(view, event, data, part)
+        if custom is not None:
+            return custom
     if part and event == spec.events_of(part).chunk:
         return text_append_html(spec.dom_id_of(run.dom_id, part), data.get("content", ""))
-    if spec.live is not None:
-        return spec.live(view, event, data, part)
     return default_live(view, event, data, part)

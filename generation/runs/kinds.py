@@ -44,8 +44,10 @@ CancelHandler = Callable[["StepContext"], Awaitable[None]]
 ChunkData = Callable[[Any, str], dict[str, Any]]
 """``(part, content) -> data`` of a chunk event: ``part`` is the live part (key, provider,
 output tokens, cost, tokens per second, the handler's ``extra``)."""
-LiveRenderer = Callable[[Any, str, dict[str, Any], str], str]
-"""``(view, event, data, part_key) -> html``: the out-of-band fragments of a non-chunk event."""
+LiveRenderer = Callable[[Any, str, dict[str, Any], str], str | None]
+"""``(view, event, data, part_key) -> html``: the out-of-band fragments of an event (None: the
+core's default fragments). For a live run ``view`` is its ``RunContext``; for a viewer that
+missed live messages it is a ``StoredView`` (the run and its kind, no live parts)."""
 MetricsRenderer = Callable[[Any, str], str]
 """``(view, part_key) -> html``: the metrics fragments sent with a part's chunks (a few times
 a second at most)."""
@@ -65,7 +67,8 @@ def default_chunk_data(part: Any, content: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class PartEvents:
-    """The chunk event of a part: its name and its data."""
+    """The chunk event of a part: its name and its data. A part whose ``chunk`` is empty is
+    silent: its text is kept (checkpointed, in its part) but never sent as events."""
 
     chunk: str = "chunk"
     chunk_data: ChunkData = default_chunk_data
@@ -134,7 +137,8 @@ class KindSpec:
     part_events: Mapping[str, PartEvents] = field(default_factory=dict)
     stage_event: str = "progress"
     stage_labels: Mapping[str, str] = field(default_factory=dict)
-    timeout_seconds: float | None = None
+    timeout_seconds: float | Callable[[], float] | None = None
+    """The whole run's limit (a number, or a function read when the run starts)."""
     part_timeout_seconds: float | None = None
     first_token_timeout_seconds: float | None = None
     step_timeout_seconds: float = 120.0
@@ -164,8 +168,14 @@ class KindSpec:
 
     @property
     def chunk_events(self) -> frozenset[str]:
-        names = {events.chunk for events in self.part_events.values()}
-        return frozenset(names or {"chunk"}) | {"chunk"}
+        names = {events.chunk for events in self.part_events.values() if events.chunk}
+        return frozenset(names) | {"chunk"}
+
+    def run_timeout(self, default: float) -> float:
+        limit = self.timeout_seconds
+        if callable(limit):
+            return float(limit())
+        return float(limit) if limit else default
 
     def stage_label(self, stage: str, message: str = "") -> str:
         return message or self.stage_labels.get(stage, stage)

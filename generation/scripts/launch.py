@@ -4,13 +4,10 @@ expected cost of a brief, and starting a script run."""
 from __future__ import annotations
 
 import math
-import threading
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.core.exceptions import PermissionDenied
 
 from aura_site.projects.models import Membership, Project, Role
@@ -18,7 +15,7 @@ from aura_site.projects.selectors import project_for_user
 from generation.chain.policy import (
     NoProviderAvailable,
     provider_choose,
-    provider_infos,
+    providers_known,
     resolve_chain,
 )
 from generation.costs.services import expected_cost
@@ -34,11 +31,7 @@ from generation.scripts.prompt import brief_build, request_build
 from generation.scripts.services import script_input_clean, script_mark_started, script_run_input
 from generation.scripts.textutils import count_words
 
-INFO_TTL_SECONDS = 10.0
 TOKENS_PER_WORD = 4 / 3
-
-_cache_lock = threading.Lock()
-_cache: tuple[float, list[ProviderInfo]] | None = None
 
 
 class GenerationRefused(Exception):
@@ -48,26 +41,6 @@ class GenerationRefused(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-def providers_known() -> list[ProviderInfo]:
-    """Every provider's characteristics and availability (cached for a few seconds: health
-    checks are cheap but not free, and the form asks on every keystroke)."""
-    global _cache
-    now = time.monotonic()
-    with _cache_lock:
-        if _cache is not None and now - _cache[0] < INFO_TTL_SECONDS:
-            return _cache[1]
-    infos = list(async_to_sync(provider_infos)())
-    with _cache_lock:
-        _cache = (time.monotonic(), infos)
-    return infos
-
-
-def providers_forget() -> None:
-    global _cache
-    with _cache_lock:
-        _cache = None
 
 
 @dataclass(frozen=True, slots=True)

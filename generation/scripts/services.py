@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from aura_site.projects import live
 from aura_site.projects.models import Project
 from generation.scripts.constants import (
     DEFAULT_DELIVERY,
@@ -199,6 +200,7 @@ def script_mark_started(script: Script, run_id: Any) -> None:
     script.status = ScriptStatus.GENERATING
     script.last_run_id = run_id
     script.save(update_fields=["status", "last_run_id", "updated_at"])
+    live.project_changed(script.project_id, ["scripts"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,6 +336,7 @@ def script_run_ended(run: Any, status: str) -> None:
         script_status_set(script, _status_of(script.current_version))
     else:
         script_status_set(script, _ENDED_STATUS.get(status, ScriptStatus.FAILED))
+    live.project_changed(script.project_id, ["scripts"])
 
 
 def _status_of(version: ScriptVersion | None) -> str:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from aura_site.http import HtmxHttpRequest, redirect_to
 from aura_site.projects.models import Membership, Project, Role
 from aura_site.projects.selectors import project_for_user
+from generation.chain.policy import providers_known
 from generation.scripts import selectors, services
 from generation.scripts.constants import DELIVERY_STYLES, PLATFORMS, TONE_SUGGESTIONS
 from generation.scripts.diff import diff_versions
@@ -33,7 +34,6 @@ from generation.scripts.launch import (
     GenerationRefused,
     guidance_for,
     provider_cards,
-    providers_known,
     script_generate,
 )
 from generation.scripts.models import Script, ScriptStatus, ScriptVersion

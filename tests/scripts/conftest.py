@@ -14,8 +14,8 @@ from tests.scripts.fake_llm import ScriptedOpenAI
 
 
 def _providers(settings: Any, **changes: dict[str, Any]) -> None:
+    from generation.chain.policy import providers_forget
     from generation.providers import registry
-    from generation.scripts.launch import providers_forget
 
     providers = {alias: dict(config) for alias, config in settings.LLM_PROVIDERS.items()}
     providers["rulebased"] = {**providers["rulebased"], "OPTIONS": {"pace_ms": 0}}
@@ -54,8 +54,8 @@ def quick_passwords(settings: Any) -> None:
 @pytest.fixture(autouse=True)
 def offline_providers(settings: Any) -> Iterator[None]:
     """RuleBased at full speed; Ollama on a closed port; no cloud provider configured."""
+    from generation.chain.policy import providers_forget
     from generation.providers import registry
-    from generation.scripts.launch import providers_forget
 
     for name in ("openai", "anthropic", "gemini", "azure"):
         options = dict(settings.LLM_PROVIDERS[name]["OPTIONS"])

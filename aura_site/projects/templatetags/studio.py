@@ -6,6 +6,8 @@ from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from aura_site.money import format_usd
+
 register = template.Library()
 
 
@@ -17,3 +19,9 @@ def ago(value: datetime | None) -> str:
     if timezone.now() - value < timedelta(minutes=1):
         return "just now"
     return f"{timesince(value, depth=1)} ago"
+
+
+@register.filter
+def usd(value: object) -> str:
+    """Money for people (``aura_site.money.format_usd``)."""
+    return format_usd(value)
