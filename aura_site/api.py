@@ -36,6 +36,7 @@ from aura_site.projects.services import ProjectRuleError
 from generation.chain.api import router as providers_router
 from generation.runs.api import router as runs_router
 from generation.scripts.api import router as scripts_router
+from roundtable.api import router as roundtable_router
 
 logger = logging.getLogger(__name__)
 
@@ -210,5 +211,6 @@ api.add_router("", projects_router)
 api.add_router("", providers_router)
 api.add_router("", runs_router)
 api.add_router("", scripts_router)
+api.add_router("", roundtable_router)
 
 __all__ = ["ApiError", "api"]

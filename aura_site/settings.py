@@ -217,6 +217,14 @@ AURA_STREAM_TIMEOUT_SECONDS = env_float("AURA_STREAM_TIMEOUT_SECONDS", 300, mini
 # A server process whose event loop runs later than this (a measured average) refuses new runs
 # with 429 and Retry-After, so that the runs it accepted finish whole.
 AURA_RUN_MAX_LOOP_LAG_MS = env_float("AURA_RUN_MAX_LOOP_LAG_MS", 150, minimum=1)
+# Roundtable time limits: each agent to its first word and for its whole analysis, the
+# synthesis, and the whole session.
+AURA_ROUNDTABLE_FIRST_TOKEN_SECONDS = env_float(
+    "AURA_ROUNDTABLE_FIRST_TOKEN_SECONDS", 30, minimum=1
+)
+AURA_ROUNDTABLE_AGENT_SECONDS = env_float("AURA_ROUNDTABLE_AGENT_SECONDS", 60, minimum=1)
+AURA_ROUNDTABLE_SYNTHESIS_SECONDS = env_float("AURA_ROUNDTABLE_SYNTHESIS_SECONDS", 60, minimum=1)
+AURA_ROUNDTABLE_SESSION_SECONDS = env_float("AURA_ROUNDTABLE_SESSION_SECONDS", 180, minimum=1)
 AURA_CIRCUIT_FAILURES = env_int("AURA_CIRCUIT_FAILURES", 5, minimum=1)
 AURA_CIRCUIT_COOLDOWN_SECONDS = env_float("AURA_CIRCUIT_COOLDOWN_SECONDS", 30, minimum=0)
 AURA_FIELD_ENCRYPTION_KEYS = env_list("AURA_FIELD_ENCRYPTION_KEYS", [])

@@ -10,6 +10,7 @@ from aura_site.api import api
 # videos apps take their places here the same way). The project's own pages come after them.
 PRODUCT_PAGES = {
     "scripts": "generation.scripts.urls",
+    "roundtables": "roundtable.urls",
 }
 
 # Products whose pages once lived at /<product>/<project_id>/...: those addresses answer 301.

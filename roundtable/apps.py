@@ -5,3 +5,11 @@ from django.apps import AppConfig
 
 class RoundtableConfig(AppConfig):
     name = "roundtable"
+    verbose_name = "Roundtable"
+
+    def ready(self) -> None:
+        from roundtable.kind import register_roundtable_kind
+        from roundtable.offline import register_offline_writers
+
+        register_roundtable_kind()
+        register_offline_writers()

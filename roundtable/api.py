@@ -1,0 +1,268 @@
+"""Roundtable routes of the API (../shared/API.md §3 "Roundtables"): start a session and stream
+it as SSE, start one and answer at once, read a session, list a project's sessions. A session
+is cancelled through its run (``POST /api/v1/runs/{run_id}/cancel``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from ninja import Router, Schema
+from pydantic import ConfigDict, Field, StringConstraints
+
+from aura_site.api_errors import correlation_id
+from aura_site.projects.models import Role
+from aura_site.projects.selectors import project_for_user
+from generation.runs.api import sse_response, start_run
+from generation.runs.models import Run, RunPart
+from roundtable import selectors
+from roundtable.agents import AGENTS
+from roundtable.models import Session
+from roundtable.services import (
+    BRIEF_MAX,
+    BRIEF_MIN,
+    DURATION_MAX,
+    DURATION_MIN,
+    SessionDraft,
+    session_create_for,
+    session_prepare,
+)
+
+router = Router(tags=["roundtables"])
+
+Platform = Literal["tiktok", "instagram_reels", "youtube_shorts", "youtube"]
+AgentKey = Literal["director", "cinematographer", "editor", "colorist", "platform_expert"]
+
+
+class AgentChoice(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "auto"
+    model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+
+
+class RoundtableRequest(Schema):
+    """A roundtable session (API.md §3). Unknown fields, ids of another project and unknown
+    agent keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: int
+    brief: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=BRIEF_MIN, max_length=BRIEF_MAX)
+    ]
+    platform: Platform
+    duration_seconds: int | None = Field(None, ge=DURATION_MIN, le=DURATION_MAX)
+    series: int | None = None
+    characters: list[int] = Field(default_factory=list, max_length=50)
+    locations: list[int] = Field(default_factory=list, max_length=50)
+    provider: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "auto"
+    agents: dict[AgentKey, AgentChoice] = Field(default_factory=dict)
+    debate: Literal["auto", "always", "never"] = "auto"
+
+
+class UsageOut(Schema):
+    input_tokens: int
+    output_tokens: int
+    reported: bool
+
+
+class AgentOut(Schema):
+    key: str
+    name: str
+    status: str
+    provider: str
+    model: str
+    text: str
+    usage: UsageOut
+    cost: Decimal
+    error: dict[str, str] | None
+
+
+class DebateOut(Schema):
+    challenger: str | None
+    responder: str | None
+    topic: str | None
+    messages: list[dict[str, str]]
+
+
+class ShotsOut(Schema):
+    raw: str
+    list: list[dict[str, Any]]
+    parsed: bool
+    note: str
+
+
+class SessionOut(Schema):
+    id: int
+    project: int
+    run_id: str | None
+    status: str
+    brief: str
+    platform: str
+    duration_seconds: int
+    debate_mode: str
+    agents: list[AgentOut]
+    debate: DebateOut
+    synthesis: str
+    shots: ShotsOut
+    usage: UsageOut
+    cost: Decimal
+    expected_cost: Decimal
+    created_by: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class SessionStarted(Schema):
+    id: int
+    run_id: str
+    status: str
+    expected_cost: Decimal
+
+
+def _caller(request: HttpRequest) -> Any:
+    return request.auth  # type: ignore[attr-defined]
+
+
+def _usage(source: Run | RunPart | None) -> dict[str, Any]:
+    if source is None:
+        return {"input_tokens": 0, "output_tokens": 0, "reported": False}
+    return {
+        "input_tokens": source.input_tokens,
+        "output_tokens": source.output_tokens,
+        "reported": source.usage_reported,
+    }
+
+
+def session_out(session: Session) -> dict[str, Any]:
+    run = session.run
+    parts = {part.key: part for part in run.parts.all()} if run else {}
+    agents = []
+    for agent in AGENTS:
+        part = parts.get(agent.key)
+        agents.append(
+            {
+                "key": agent.key,
+                "name": agent.name,
+                "status": part.status if part else "waiting",
+                "provider": part.provider if part else "",
+                "model": part.model if part else "",
+                "text": part.text if part else "",
+                "usage": _usage(part),
+                "cost": part.cost if part else Decimal("0"),
+                "error": (
+                    {"code": part.error_code, "message": part.error_message}
+                    if part and part.error_code
+                    else None
+                ),
+            }
+        )
+    judged = session.judgement or {}
+    shots_part = parts.get("shots")
+    return {
+        "id": session.pk,
+        "project": session.project_id,
+        "run_id": str(session.run_id) if session.run_id else None,
+        "status": session.status,
+        "brief": session.brief,
+        "platform": session.platform,
+        "duration_seconds": session.duration_seconds,
+        "debate_mode": session.debate_mode,
+        "agents": agents,
+        "debate": {
+            "challenger": judged.get("challenger") if judged.get("debated") else None,
+            "responder": judged.get("responder") if judged.get("debated") else None,
+            "topic": judged.get("topic") if judged.get("debated") else None,
+            "messages": session.debate,
+        },
+        "synthesis": session.synthesis,
+        "shots": {
+            "raw": session.shots_raw or (shots_part.text if shots_part else ""),
+            "list": session.shots,
+            "parsed": session.shots_parsed,
+            "note": session.shots_note,
+        },
+        "usage": _usage(run),
+        "cost": run.cost if run else session.cost,
+        "expected_cost": session.expected_cost,
+        "created_by": session.created_by.get_username() if session.created_by else None,
+        "created_at": session.created_at,
+        "finished_at": session.finished_at,
+    }
+
+
+async def _start(request: HttpRequest, body: RoundtableRequest) -> Run:
+    user = _caller(request)
+    data = body.model_dump()
+    data["agents"] = {key: value for key, value in (data.get("agents") or {}).items()}
+    prepared: list[SessionDraft] = []
+
+    def prepare() -> Any:
+        project, _ = project_for_user(user, data["project"], minimum=Role.EDITOR)
+        item = session_prepare(user, project, data, correlation_id=correlation_id(request))
+        prepared.append(item)
+        return item.draft
+
+    def with_run(run: Run) -> None:
+        session_create_for(prepared[0])(run)
+
+    return await start_run(prepare, with_run)
+
+
+@router.post(
+    "/roundtables/stream",
+    response={200: None},
+    summary="Start a roundtable session and stream it as server-sent events",
+)
+async def roundtable_stream(request: HttpRequest, body: RoundtableRequest) -> HttpResponseBase:
+    run = await _start(request, body)
+    return sse_response(run.pk, 0)
+
+
+@router.post(
+    "/roundtables", response={202: SessionStarted}, summary="Start a roundtable session"
+)
+async def roundtable_start(request: HttpRequest, body: RoundtableRequest) -> Any:
+    run = await _start(request, body)
+    session = await Session.objects.aget(run=run)
+    return 202, {
+        "id": session.pk,
+        "run_id": str(run.pk),
+        "status": session.status,
+        "expected_cost": session.expected_cost,
+    }
+
+
+def _session(user: Any, session_id: int) -> dict[str, Any]:
+    session, _ = selectors.session_get_any_project(user, session_id)
+    return session_out(session)
+
+
+@router.get("/roundtables/{session_id}", response=SessionOut, summary="A roundtable session")
+async def roundtable_detail(request: HttpRequest, session_id: int) -> Any:
+    return await sync_to_async(_session)(_caller(request), session_id)
+
+
+def _sessions(user: Any, project_id: int) -> list[dict[str, Any]]:
+    _, _, sessions = selectors.sessions_for_project(user, project_id)
+    return [
+        session_out(session)
+        for session in sessions.prefetch_related("run__parts").select_related("run")[:100]
+    ]
+
+
+@router.get(
+    "/projects/{project_id}/roundtables",
+    response=list[SessionOut],
+    summary="A project's roundtable sessions, newest first",
+)
+async def roundtable_list(request: HttpRequest, project_id: int) -> Any:
+    return await sync_to_async(_sessions)(_caller(request), project_id)
+
+
+

@@ -1,0 +1,290 @@
+"""The ``roundtable`` run kind: a part per agent, then the judge, the debate, the synthesis and the
+shot list, each with its own chunk event (../shared/API.md §3 "Roundtables")."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from aura_site.money import format_usd
+from generation.runs.kinds import DoneInfo, KindSpec, PartEvents, PartSpec, register
+from generation.runs.models import Run
+from roundtable.agents import AGENT_BY_KEY, AGENTS
+from roundtable.pipeline import roundtable_handler
+from roundtable.services import KIND, session_run_ended
+
+PANEL = "roundtable/panel.html"
+
+STAGE_LABELS = {
+    "analysing": "The agents are analysing the brief",
+    "judging": "Looking for the strongest disagreement",
+    "debating": "Debating",
+    "synthesising": "Writing the final prompt",
+    "shot_listing": "Listing the shots",
+    "saving": "Saving",
+}
+
+
+def _agent_chunk(part: Any, content: str) -> dict[str, Any]:
+    return {
+        "agent": part.key,
+        "content": content,
+        "tokens": part.output_tokens,
+        "cost": str(part.cost),
+    }
+
+
+def _debate_chunk(part: Any, content: str) -> dict[str, Any]:
+    return {"from": part.extra.get("speaker", ""), "content": content}
+
+
+def _content_only(part: Any, content: str) -> dict[str, Any]:
+    return {"content": content}
+
+
+PART_EVENTS = {
+    **{agent.key: PartEvents("agent_chunk", _agent_chunk) for agent in AGENTS},
+    "judge": PartEvents(""),
+    "debate": PartEvents("debate_chunk", _debate_chunk),
+    "synthesis": PartEvents("synthesis_chunk", _content_only),
+    "shots": PartEvents("shots_chunk", _content_only),
+}
+
+
+def run_event_fields(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": str(run.pk),
+        "kind": KIND,
+        "session_id": run.input.get("session_id"),
+        "agents": [agent.key for agent in AGENTS],
+        "expected_cost": str(run.expected_cost),
+    }
+
+
+def done_fields(info: DoneInfo) -> dict[str, Any]:
+    return {
+        "run_id": info.run_id,
+        "session_id": info.extra.get("session_id"),
+        "usage": info.usage,
+        "cost": info.cost,
+        "costs": info.part_costs,
+        "duration_ms": info.duration_ms,
+    }
+
+
+def session_seconds() -> float:
+    return float(settings.AURA_ROUNDTABLE_SESSION_SECONDS)
+
+
+# ---- live fragments ------------------------------------------------------------------------
+
+
+def card_state(view: Any, key: str, event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A card's head as an event leaves it (from the event alone, so that a viewer rebuilding
+    from stored events draws the same)."""
+    agent = AGENT_BY_KEY[key]
+    live_part = getattr(view, "parts", {}).get(key)
+    usage = data.get("usage") or {}
+    state: dict[str, Any] = {
+        "key": key,
+        "name": agent.name,
+        "role": agent.role,
+        "avatar": agent.avatar_svg,
+        "provider": data.get("provider") or (live_part.provider if live_part else ""),
+        "model": data.get("model") or (live_part.model if live_part else ""),
+        "status": {"agent_start": "running", "agent_complete": "succeeded"}.get(event, "failed"),
+        "tokens": usage.get("output_tokens", live_part.output_tokens if live_part else 0),
+        "cost": data.get("cost") or (live_part.cost if live_part else 0),
+        "error_code": data.get("code", ""),
+        "error_message": data.get("message", ""),
+    }
+    if event == "agent_error" and data.get("code") == "timeout":
+        state["status"] = "timed_out"
+    return state
+
+
+def live(view: Any, event: str, data: dict[str, Any], part: str) -> str | None:
+    run: Run = view.run
+    context = {"run": run, "oob": True}
+    if event in ("agent_start", "agent_complete", "agent_error"):
+        key = str(data.get("agent") or part)
+        if key not in AGENT_BY_KEY:
+            return ""
+        card = card_state(view, key, event, data)
+        return render_to_string(f"{PANEL}#card_head", {**context, "card": card})
+    if event == "debate_start":
+        return render_to_string(
+            f"{PANEL}#debate",
+            {
+                **context,
+                "debate": debate_view(
+                    str(data.get("challenger", "")),
+                    str(data.get("responder", "")),
+                    str(data.get("topic", "")),
+                    [],
+                    "",
+                ),
+            },
+        )
+    if event == "debate_chunk":
+        speaker = str(data.get("from", ""))
+        return (
+            f'<div id="{run.dom_id}-debate-{escape(speaker)}-text" hx-swap-oob="beforeend">'
+            f"{escape(str(data.get('content', '')))}</div>"
+        )
+    if event == "debate_message":
+        return ""
+    if event == "synthesis_complete":
+        return render_to_string(f"{PANEL}#synthesis_head", {**context, "synthesis_done": True})
+    if event == "shots_complete":
+        return render_to_string(
+            f"{PANEL}#shots",
+            {
+                **context,
+                "shots": {
+                    "raw": data.get("suggested_shots", ""),
+                    "list": data.get("shots") or [],
+                    "parsed": bool(data.get("parsed")),
+                    "scaled": bool(data.get("scaled")),
+                    "note": data.get("note", ""),
+                    "done": True,
+                },
+            },
+        )
+    return None
+
+
+def live_metrics(view: Any, part: str) -> str:
+    """The part's tokens and cost, and the session's total, a few times a second."""
+    run: Run = view.run
+    live_part = view.parts.get(part)
+    html = ""
+    if live_part is not None:
+        html += (
+            f'<span id="{run.dom_id}-{part}-metrics" class="card-metrics" hx-swap-oob="true">'
+            f"{live_part.output_tokens} tokens · {format_usd(live_part.cost)}</span>"
+        )
+    html += (
+        f'<b id="{run.dom_id}-total-cost" data-metric="cost" hx-swap-oob="true">'
+        f"{format_usd(view.cost_total())}</b>"
+    )
+    return html
+
+
+def debate_view(
+    challenger: str, responder: str, topic: str, messages: list[dict[str, str]], text: str
+) -> dict[str, Any]:
+    """The debate as a panel shows it: who challenges whom about what, and each speaker's text
+    (the finished messages, and what the current speaker has said so far)."""
+    said = {message["from"]: message["message"] for message in messages}
+    done = sum(len(message["message"]) for message in messages)
+    current = responder if challenger in said else challenger
+    if current not in said and text[done:]:
+        said[current] = text[done:]
+    return {
+        "challenger": challenger,
+        "responder": responder,
+        "topic": topic,
+        "speakers": [
+            {
+                "key": key,
+                "name": AGENT_BY_KEY[key].name if key in AGENT_BY_KEY else key,
+                "text": said.get(key, ""),
+                "role": "asks" if key == challenger else "answers",
+            }
+            for key in (challenger, responder)
+            if key
+        ],
+    }
+
+
+def panel_context(snapshot: Any) -> dict[str, Any]:
+    parts = snapshot.part
+    cards = []
+    for agent in AGENTS:
+        part = parts.get(agent.key)
+        cards.append(
+            {
+                "key": agent.key,
+                "name": agent.name,
+                "role": agent.role,
+                "avatar": agent.avatar_svg,
+                "status": part.status if part else "waiting",
+                "provider": part.provider if part else "",
+                "model": part.model if part else "",
+                "tokens": part.output_tokens if part else 0,
+                "cost": part.cost if part else 0,
+                "error_message": part.error_message if part else "",
+                "text": part.text if part else "",
+            }
+        )
+    judge = parts.get("judge")
+    judged = judge.result if judge is not None else {}
+    debate_part = parts.get("debate")
+    debate = None
+    if debate_part is not None and judged.get("debated"):
+        debate = debate_view(
+            str(judged.get("challenger", "")),
+            str(judged.get("responder", "")),
+            str(judged.get("topic", "")),
+            list(debate_part.result.get("messages") or []),
+            debate_part.text,
+        )
+    shots_part = parts.get("shots")
+    result = shots_part.result if shots_part is not None else {}
+    shots = {
+        "raw": shots_part.text if shots_part is not None else "",
+        "list": result.get("shots") or [],
+        "parsed": bool(result.get("parsed")),
+        "scaled": bool(result.get("scaled")),
+        "note": result.get("note", ""),
+        "done": bool(result),
+    }
+    synthesis = parts.get("synthesis")
+    return {
+        "cards": cards,
+        "judged": judged,
+        "debate": debate,
+        "synthesis": synthesis,
+        "synthesis_done": synthesis is not None and synthesis.status == "succeeded",
+        "shots": shots,
+        "session": getattr(snapshot.run, "roundtable", None),
+    }
+
+
+def _dom_id(run_dom_id: str, part: str) -> str:
+    return f"{run_dom_id}-{part}"
+
+
+ROUNDTABLE = KindSpec(
+    name=KIND,
+    label="Roundtable",
+    panel=PANEL,
+    handler=roundtable_handler,
+    parts=(
+        *(PartSpec(agent.key, agent.name) for agent in AGENTS),
+        PartSpec("judge", "Judge"),
+        PartSpec("debate", "Debate"),
+        PartSpec("synthesis", "Synthesis"),
+        PartSpec("shots", "Shot list"),
+    ),
+    text_part=None,
+    part_events=PART_EVENTS,
+    stage_event="status",
+    stage_labels=STAGE_LABELS,
+    timeout_seconds=session_seconds,
+    done_fields=done_fields,
+    run_event_fields=run_event_fields,
+    on_end=session_run_ended,
+    live=live,
+    live_metrics=live_metrics,
+    panel_context=panel_context,
+    part_dom_id=_dom_id,
+)
+
+
+def register_roundtable_kind() -> None:
+    register(ROUNDTABLE)

@@ -1,0 +1,105 @@
+"""A roundtable session: the brief, the world it is set in, and what the table produced.
+
+The session's work is one run (``Session.run``) of kind ``roundtable``: a part per agent
+(``director``, ``cinematographer``, ``editor``, ``colorist``, ``platform_expert``), then
+``judge``, ``debate``, ``synthesis`` and ``shots``, each with its own text, provider, usage and
+cost. The session keeps what the rest of the studio reads without the run's log: the judge's
+pick, the debate's messages, the final prompt and the parsed shot list, and its status, which
+follows the run's ending (the kind's ``on_end``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from aura_site.projects.models import Character, Location, Project, Series
+from roundtable.norms import NORMS
+
+
+class DebateMode(models.TextChoices):
+    AUTO = "auto", "When two agents disagree"
+    ALWAYS = "always", "Always"
+    NEVER = "never", "Never"
+
+
+class SessionStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+
+class Session(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="roundtables")
+    run = models.OneToOneField(
+        "runs.Run", on_delete=models.CASCADE, related_name="roundtable", null=True, blank=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    brief = models.TextField()
+    platform = models.CharField(max_length=40)
+    duration_seconds = models.PositiveIntegerField()
+    series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.SET_NULL)
+    characters = models.ManyToManyField(Character, blank=True, related_name="+")
+    locations = models.ManyToManyField(Location, blank=True, related_name="+")
+    world = models.JSONField(
+        default=dict, blank=True, help_text="The series, characters and locations as used."
+    )
+    provider = models.CharField(max_length=40, default="auto")
+    agent_providers = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Agent key -> {provider, model} for the agents that differ.",
+    )
+    debate_mode = models.CharField(
+        max_length=10, choices=DebateMode.choices, default=DebateMode.AUTO
+    )
+    status = models.CharField(
+        max_length=20, choices=SessionStatus.choices, default=SessionStatus.RUNNING, db_index=True
+    )
+    judgement = models.JSONField(default=dict, blank=True)
+    debate = models.JSONField(
+        default=list, blank=True, help_text="The debate's messages: from, to, message."
+    )
+    synthesis = models.TextField(blank=True)
+    shots_raw = models.TextField(blank=True)
+    shots = models.JSONField(default=list, blank=True)
+    shots_parsed = models.BooleanField(default=False)
+    shots_note = models.CharField(max_length=300, blank=True)
+    expected_cost = models.DecimalField(max_digits=16, decimal_places=8, default=Decimal("0"))
+    expected_cost_high = models.DecimalField(max_digits=16, decimal_places=8, default=Decimal("0"))
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=Decimal("0"))
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="roundtable_recent")]
+
+    def __str__(self) -> str:
+        return f"Roundtable {self.pk}: {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("roundtable:detail", args=[self.project_id, self.pk])
+
+    @property
+    def title(self) -> str:
+        text = " ".join(self.brief.split())
+        return text if len(text) <= 80 else text[:79].rsplit(" ", 1)[0] + "…"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == SessionStatus.RUNNING
+
+    @property
+    def platform_label(self) -> str:
+        norms = NORMS.get(self.platform)
+        return norms.label if norms else self.platform

@@ -1,0 +1,151 @@
+"""Pages of the roundtable: a project's sessions, a new session (with its quote before Start),
+a session live or afterwards, and its stored events for the replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from aura_site.http import HtmxHttpRequest, redirect_to
+from aura_site.projects.models import Membership, Project, Role
+from aura_site.projects.selectors import project_for_user
+from generation.chain.policy import providers_known
+from generation.runs.selectors import panel_context, run_events_after, run_snapshot
+from generation.runs.services import RunLimitExceeded
+from roundtable import selectors
+from roundtable.agents import AGENTS
+from roundtable.forms import SessionForm
+from roundtable.norms import NORMS
+from roundtable.services import Quote, session_prepare, session_start
+
+
+def _provider_choices() -> list[tuple[str, str]]:
+    choices = [("auto", "Auto (best available)")]
+    for info in providers_known():
+        label = info.label if info.configured else f"{info.label} (not set up)"
+        choices.append((info.name, label))
+    return choices
+
+
+def _form(project: Project, data: Any = None) -> SessionForm:
+    return SessionForm(data, project=project, providers=_provider_choices())
+
+
+def _context(project: Project, membership: Membership, form: SessionForm, **extra: Any) -> dict:
+    return {
+        "project": project,
+        "membership": membership,
+        "can_edit": membership.can(Role.EDITOR),
+        "form": form,
+        "agents": AGENTS,
+        "norms": NORMS,
+        "providers": providers_known(),
+        **extra,
+    }
+
+
+def _quote_of(project: Project, user: Any, form: SessionForm) -> tuple[Quote | None, str]:
+    if not form.is_valid():
+        return None, ""
+    try:
+        prepared = session_prepare(user, project, form.request_body())
+    except ValidationError as exc:
+        return None, " ".join(" ".join(messages) for messages in exc.message_dict.values())
+    return prepared.quote, ""
+
+
+@require_GET
+def session_list(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
+    project, membership, sessions = selectors.sessions_for_project(request.user, project_id)
+    page = Paginator(sessions, 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "roundtable/list.html",
+        {
+            "project": project,
+            "membership": membership,
+            "can_edit": membership.can(Role.EDITOR),
+            "page": page,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def session_new(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
+    project, membership = project_for_user(request.user, project_id, minimum=Role.EDITOR)
+    if request.method != "POST":
+        initial: dict[str, Any] = {"platform": "tiktok", "debate": "auto", "provider": "auto"}
+        if request.GET.get("brief"):
+            initial["brief"] = request.GET["brief"][:5000]
+        form = SessionForm(initial=initial, project=project, providers=_provider_choices())
+        return render(request, "roundtable/new.html", _context(project, membership, form))
+    form = _form(project, request.POST)
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                prepared = session_prepare(request.user, project, form.request_body())
+                run = session_start(prepared)
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, messages)
+        except RunLimitExceeded as exc:
+            form.add_error(None, f"{exc.message} (try again in about {exc.retry_after} s)")
+        else:
+            return redirect_to(request, "roundtable:detail", project.pk, run.input["session_id"])
+    context = _context(project, membership, form)
+    template = "roundtable/new.html#session_form" if request.htmx else "roundtable/new.html"
+    return render(request, template, context, status=200 if request.htmx else 400)
+
+
+@require_POST
+def session_quote(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
+    """The expected cost of the session the form describes (as the person types)."""
+    project, _ = project_for_user(request.user, project_id, minimum=Role.EDITOR)
+    form = _form(project, request.POST)
+    quote, problem = _quote_of(project, request.user, form)
+    return render(
+        request,
+        "roundtable/new.html#quote",
+        {"quote": quote, "quote_problem": problem, "form": form},
+    )
+
+
+@require_GET
+def session_detail(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
+    session, membership = selectors.session_get(request.user, project_id, session_id)
+    context: dict[str, Any] = {
+        "project": session.project,
+        "membership": membership,
+        "session": session,
+        "can_edit": membership.can(Role.EDITOR),
+    }
+    if session.run_id is not None:
+        snapshot = run_snapshot(session.run_id)
+        context["panel"] = panel_context(snapshot, can_edit=membership.can(Role.EDITOR))
+    return render(request, "roundtable/detail.html", context)
+
+
+@require_GET
+def session_events(request: HtmxHttpRequest, project_id: int, session_id: int) -> JsonResponse:
+    """The session's stored events, for the replay (members only; no provider is called)."""
+    session, _ = selectors.session_get(request.user, project_id, session_id)
+    if session.run_id is None or session.is_active:
+        return JsonResponse({"events": []})
+    events = [
+        {"seq": event.seq, "event": event.event, "part": event.part, "data": event.data}
+        for event in run_events_after(session.run_id, 0)
+    ]
+    times = dict(
+        session.run.events.values_list("seq", "created_at") if session.run else []
+    )
+    start = min(times.values()) if times else None
+    for item in events:
+        moment = times.get(item["seq"])
+        item["at_ms"] = int((moment - start).total_seconds() * 1000) if moment and start else 0
+    return JsonResponse({"events": events, "dom_id": session.run.dom_id if session.run else ""})
