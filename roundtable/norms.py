@@ -124,6 +124,22 @@ NORMS: dict[str, PlatformNorms] = {
 PLATFORM_CHOICES: list[tuple[str, str]] = [(norms.slug, norms.label) for norms in NORMS.values()]
 
 
+def spell_duration(seconds: int) -> str:
+    """A length as people say it: "45 seconds", "3 minutes", "12 hours", "1 minute 30 seconds"."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{value} {unit}{'s' if value != 1 else ''}"
+        for value, unit in ((hours, "hour"), (minutes, "minute"), (secs, "second"))
+        if value
+    ]
+    if not parts:
+        return "0 seconds"
+    if seconds < 120 and hours == 0:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return " ".join(parts)
+
+
 def duration_range(slug: str) -> tuple[int, int]:
     """The lengths a roundtable for this platform may ask for: the platform's limits within the
     studio's range. Raises ``KeyError`` for an unknown platform."""
