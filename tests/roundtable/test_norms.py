@@ -11,6 +11,7 @@ from roundtable.norms import (
     PLATFORM_CHOICES,
     default_duration,
     duration_range,
+    spell_duration,
 )
 
 
@@ -56,3 +57,20 @@ def test_the_studio_range_caps_long_form() -> None:
     assert default_duration("youtube") == 300
     with pytest.raises(KeyError):
         duration_range("vine")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "spelled"),
+    [
+        (1, "1 second"),
+        (45, "45 seconds"),
+        (90, "90 seconds"),
+        (180, "3 minutes"),
+        (150, "2 minutes 30 seconds"),
+        (600, "10 minutes"),
+        (3600, "1 hour"),
+        (43_200, "12 hours"),
+    ],
+)
+def test_lengths_are_spelled_as_people_say_them(seconds: int, spelled: str) -> None:
+    assert spell_duration(seconds) == spelled
