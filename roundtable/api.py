@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from ninja import Router, Schema
+from ninja.responses import Status
 from pydantic import ConfigDict, Field, StringConstraints
 
 from aura_site.api_errors import correlation_id
@@ -224,18 +225,19 @@ async def roundtable_stream(request: HttpRequest, body: RoundtableRequest) -> Ht
     return sse_response(run.pk, 0)
 
 
-@router.post(
-    "/roundtables", response={202: SessionStarted}, summary="Start a roundtable session"
-)
+@router.post("/roundtables", response={202: SessionStarted}, summary="Start a roundtable session")
 async def roundtable_start(request: HttpRequest, body: RoundtableRequest) -> Any:
     run = await _start(request, body)
     session = await Session.objects.aget(run=run)
-    return 202, {
-        "id": session.pk,
-        "run_id": str(run.pk),
-        "status": session.status,
-        "expected_cost": session.expected_cost,
-    }
+    return Status(
+        202,
+        {
+            "id": session.pk,
+            "run_id": str(run.pk),
+            "status": session.status,
+            "expected_cost": session.expected_cost,
+        },
+    )
 
 
 def _session(user: Any, session_id: int) -> dict[str, Any]:
@@ -263,6 +265,3 @@ def _sessions(user: Any, project_id: int) -> list[dict[str, Any]]:
 )
 async def roundtable_list(request: HttpRequest, project_id: int) -> Any:
     return await sync_to_async(_sessions)(_caller(request), project_id)
-
-
-

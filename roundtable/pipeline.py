@@ -107,7 +107,7 @@ async def roundtable_handler(ctx: RunContext) -> dict[str, Any]:
         raise RunFailed(
             "too_few_analyses",
             f"Only {len(analyses)} of the five analyses arrived; a synthesis needs at least "
-            f"{MIN_ANALYSES}. Every text the agents wrote is kept.",
+            "two. Every text the agents wrote is kept.",
         )
     judgement, debate = await _debate(table, analyses)
 

@@ -355,6 +355,7 @@ def session_run_ended(run: Run, status: str) -> None:
     if judge is not None and not session.judgement and judge.result:
         fields["judgement"] = judge.result
     Session.objects.filter(pk=session.pk).update(**fields)
+    actor: Any
     if state == SessionStatus.CANCELLED and run.cancelled_by is not None:
         actor, verb = run.cancelled_by, f"cancelled the roundtable “{session.title}”"
     elif state == SessionStatus.SUCCEEDED:

@@ -135,17 +135,21 @@ def session_detail(request: HtmxHttpRequest, project_id: int, session_id: int) -
 def session_events(request: HtmxHttpRequest, project_id: int, session_id: int) -> JsonResponse:
     """The session's stored events, for the replay (members only; no provider is called)."""
     session, _ = selectors.session_get(request.user, project_id, session_id)
-    if session.run_id is None or session.is_active:
-        return JsonResponse({"events": []})
-    events = [
-        {"seq": event.seq, "event": event.event, "part": event.part, "data": event.data}
-        for event in run_events_after(session.run_id, 0)
-    ]
-    times = dict(
-        session.run.events.values_list("seq", "created_at") if session.run else []
-    )
+    if session.run is None or session.is_active:
+        return JsonResponse({"events": [], "dom_id": ""})
+    times: dict[int, Any] = dict(session.run.events.values_list("seq", "created_at"))
     start = min(times.values()) if times else None
-    for item in events:
-        moment = times.get(item["seq"])
-        item["at_ms"] = int((moment - start).total_seconds() * 1000) if moment and start else 0
-    return JsonResponse({"events": events, "dom_id": session.run.dom_id if session.run else ""})
+    events = []
+    for event in run_events_after(session.run.pk, 0):
+        moment = times.get(event.seq)
+        offset = int((moment - start).total_seconds() * 1000) if moment and start else 0
+        events.append(
+            {
+                "seq": event.seq,
+                "event": event.event,
+                "part": event.part,
+                "data": event.data,
+                "at_ms": offset,
+            }
+        )
+    return JsonResponse({"events": events, "dom_id": session.run.dom_id})

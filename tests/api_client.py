@@ -15,7 +15,8 @@ from aura_site.accounts.tokens import token_create
 
 @dataclass
 class SSE:
-    id: int | None
+    id: int
+    """The event's ``id:`` (0 when it had none)."""
     event: str
     data: dict[str, Any]
 
@@ -37,7 +38,7 @@ def parse_sse(raw: str) -> tuple[list[SSE], list[str]]:
         if "event" in fields:
             events.append(
                 SSE(
-                    int(fields["id"]) if "id" in fields else None,
+                    int(fields["id"]) if "id" in fields else 0,
                     fields["event"],
                     json.loads(fields["data"]),
                 )

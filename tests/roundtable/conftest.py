@@ -34,7 +34,9 @@ def team(
     project = make_project(owner=owner, name="Harbour film")
     add_member(project, editor, "editor")
     add_member(project, viewer, "viewer")
-    series = Series.objects.create(project=project, name="Harbour Lights", description="Night stories.")
+    series = Series.objects.create(
+        project=project, name="Harbour Lights", description="Night stories."
+    )
     character = Character.objects.create(
         project=project,
         name="Mara",
@@ -106,3 +108,10 @@ def table(settings: Any) -> Iterator[FakeTable]:
             openai={"api_key": "sk-test", "base_url": fake.base_url, "model": "gpt-4o-mini"},
         )
         yield fake
+
+
+@pytest.fixture
+def brief() -> dict[str, Any]:
+    from tests.roundtable.briefs import world_brief
+
+    return world_brief()
