@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from aura_site.money import format_usd
 from generation.runs.kinds import DoneInfo, KindSpec, PartEvents, PartSpec, register
@@ -82,6 +84,36 @@ def session_seconds() -> float:
 # ---- live fragments ------------------------------------------------------------------------
 
 
+SCRIPT_PLATFORMS = {"instagram_reels": "instagram"}
+"""The script generator's name for a platform, where it differs."""
+
+
+def script_url(run: Run, key_point: str = "", topic: str = "") -> str:
+    """The script generator, filled in from the session: its brief (or ``topic``: the final
+    prompt) as the topic, its platform and length, and ``key_point`` (a shot's description) as
+    a must key point."""
+    brief = run.input.get("brief") or {}
+    topic = " ".join((topic or str(brief.get("brief") or "")).split())
+    if len(topic) > 500:
+        topic = topic[:499].rsplit(" ", 1)[0] + "…"
+    platform = str(brief.get("platform") or "")
+    query: list[tuple[str, str]] = [
+        ("topic", topic),
+        ("platform", SCRIPT_PLATFORMS.get(platform, platform)),
+        ("duration_seconds", str(max(10, int(brief.get("duration_seconds") or 60)))),
+    ]
+    if key_point:
+        query.append(("kp", key_point[:300]))
+    return f"{reverse('scripts:new', args=[run.project_id])}?{urlencode(query)}"
+
+
+def shot_rows(run: Run, shots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**shot, "script_url": script_url(run, str(shot.get("description") or ""))}
+        for shot in shots
+    ]
+
+
 def card_state(view: Any, key: str, event: str, data: dict[str, Any]) -> dict[str, Any]:
     """A card's head as an event leaves it (from the event alone, so that a viewer rebuilding
     from stored events draws the same)."""
@@ -146,7 +178,7 @@ def live(view: Any, event: str, data: dict[str, Any], part: str) -> str | None:
                 **context,
                 "shots": {
                     "raw": data.get("suggested_shots", ""),
-                    "list": data.get("shots") or [],
+                    "list": shot_rows(run, data.get("shots") or []),
                     "parsed": bool(data.get("parsed")),
                     "scaled": bool(data.get("scaled")),
                     "note": data.get("note", ""),
@@ -160,7 +192,7 @@ def live(view: Any, event: str, data: dict[str, Any], part: str) -> str | None:
 def live_metrics(view: Any, part: str) -> str:
     """The part's tokens and cost, and the session's total, a few times a second."""
     run: Run = view.run
-    live_part = view.parts.get(part)
+    live_part = view.parts.get(part) if part in AGENT_BY_KEY else None
     html = ""
     if live_part is not None:
         html += (
@@ -237,7 +269,7 @@ def panel_context(snapshot: Any) -> dict[str, Any]:
     result = shots_part.result if shots_part is not None else {}
     shots = {
         "raw": shots_part.text if shots_part is not None else "",
-        "list": result.get("shots") or [],
+        "list": shot_rows(snapshot.run, result.get("shots") or []),
         "parsed": bool(result.get("parsed")),
         "scaled": bool(result.get("scaled")),
         "note": result.get("note", ""),
@@ -251,7 +283,14 @@ def panel_context(snapshot: Any) -> dict[str, Any]:
         "synthesis": synthesis,
         "synthesis_done": synthesis is not None and synthesis.status == "succeeded",
         "shots": shots,
-        "session": getattr(snapshot.run, "roundtable", None),
+        "replay_url": (
+            reverse("roundtable:events", args=[snapshot.run.project_id, session_id])
+            if (session_id := snapshot.run.input.get("session_id"))
+            else ""
+        ),
+        "synthesis_script_url": script_url(
+            snapshot.run, topic=synthesis.text if synthesis is not None else ""
+        ),
     }
 
 

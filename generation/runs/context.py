@@ -197,10 +197,11 @@ class Part:
             setattr(self, name, value)
         if fields.get("status") in _ENDED_PART_STATUSES and self.finished_at is None:
             self.finished_at = timezone.now()
-        self._touch()
+        self._touch(status="status" in fields)
 
     def start(self, *, provider: str = "", model: str = "") -> None:
-        if self.status != PartStatus.RUNNING:
+        changed = self.status != PartStatus.RUNNING
+        if changed:
             self.status = PartStatus.RUNNING
             self.finished_at = None
         if self.started_at is None:
@@ -209,7 +210,7 @@ class Part:
             self.provider = provider
         if model:
             self.model = model
-        self._touch()
+        self._touch(status=changed)
 
     def end(self, status: str, code: str = "", message: str = "") -> None:
         """End the part (``succeeded``, ``failed``, ``timed_out``, ``cancelled``, ``skipped``)."""
@@ -218,7 +219,7 @@ class Part:
         self.error_message = message
         if self.finished_at is None:
             self.finished_at = timezone.now()
-        self._touch()
+        self._touch(status=True)
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
         await self._ctx.emit(event, data, part=self.key)
@@ -317,8 +318,12 @@ class Part:
 
     # ---- internals ---------------------------------------------------------------------------
 
-    def _touch(self) -> None:
+    def _touch(self, *, status: bool = False) -> None:
+        """Note a change to store; a change of status is stored with the next event (a viewer
+        arriving then sees the part's true state), others at most once a second."""
         self.version += 1
+        if status:
+            self._ctx._status_changed = True
 
     def sent_text(self) -> str:
         text = self.text
@@ -490,6 +495,7 @@ class RunContext:
         self._first_token_mono: float | None = None
         self._last_metrics: dict[str, float] = {}
         self._closed = False
+        self._status_changed = False
 
     # ---- for handlers ------------------------------------------------------------------------
 
@@ -782,8 +788,10 @@ class RunContext:
         """The columns to store with the event being appended, at most once a second (a timer
         stores the last ones when no further event comes)."""
         now = time.monotonic()
-        if force or now - self._last_checkpoint >= CHECKPOINT_INTERVAL_SECONDS:
+        due = now - self._last_checkpoint >= CHECKPOINT_INTERVAL_SECONDS
+        if force or self._status_changed or due:
             self._last_checkpoint = now
+            self._status_changed = False
             if self._checkpoint_handle is not None:
                 self._checkpoint_handle.cancel()
                 self._checkpoint_handle = None

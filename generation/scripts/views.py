@@ -18,7 +18,14 @@ from aura_site.projects.models import Membership, Project, Role
 from aura_site.projects.selectors import project_for_user
 from generation.chain.policy import providers_known
 from generation.scripts import selectors, services
-from generation.scripts.constants import DELIVERY_STYLES, PLATFORMS, TONE_SUGGESTIONS
+from generation.scripts.constants import (
+    DELIVERY_STYLES,
+    KEY_POINT_MAX_CHARS,
+    MAX_KEY_POINTS,
+    PLATFORMS,
+    TONE_SUGGESTIONS,
+    TOPIC_MAX_CHARS,
+)
 from generation.scripts.diff import diff_versions
 from generation.scripts.exports import FORMATS, script_export
 from generation.scripts.forms import (
@@ -85,6 +92,20 @@ def _form_context(
     }
 
 
+def _prefill(request: HtmxHttpRequest) -> dict[str, Any]:
+    """What a link into the generator fills in (a roundtable's shot or synthesis, a template):
+    ``topic``, ``platform``, ``duration_seconds``, ``template``; key points come as ``kp``."""
+    initial: dict[str, Any] = {}
+    for name, limit in (("template", 80), ("topic", TOPIC_MAX_CHARS), ("platform", 40)):
+        value = request.GET.get(name, "").strip()
+        if value:
+            initial[name] = value[:limit]
+    duration = request.GET.get("duration_seconds", "")
+    if duration.isdigit():
+        initial["duration_seconds"] = int(duration)
+    return initial
+
+
 @require_http_methods(["GET", "POST"])
 def script_new(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, membership = project_for_user(request.user, project_id, minimum=Role.EDITOR)
@@ -113,10 +134,14 @@ def script_new(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
                 return redirect_to(request, url)
         status = 400
     else:
-        initial: dict[str, Any] = {}
-        if request.GET.get("template"):
-            initial["template"] = request.GET["template"]
-        form = ScriptForm(project=project, providers=infos, initial=initial)
+        form = ScriptForm(project=project, providers=infos, initial=_prefill(request))
+        points = [
+            {"text": " ".join(text.split())[:KEY_POINT_MAX_CHARS], "priority": "must"}
+            for text in request.GET.getlist("kp")[:MAX_KEY_POINTS]
+            if text.strip()
+        ]
+        if points:
+            form.key_points = points
         status = 200
     context = _form_context(project, membership, form, cards)
     if request.htmx and request.method == "POST":
