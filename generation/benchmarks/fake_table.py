@@ -23,9 +23,12 @@ import argparse
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from generation.benchmarks.loopback import LoopbackRequest, LoopbackResponse, LoopbackServer
@@ -214,6 +217,43 @@ class FakeTable:
 
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
+
+
+class FakeTableProcess:
+    """The fake in a child process (its CPU is not counted against the studio's)."""
+
+    def __init__(self, *, tokens: int = 24, tokens_per_second: float = 30.0) -> None:
+        self.tokens = tokens
+        self.tokens_per_second = tokens_per_second
+        self._child: subprocess.Popen[str] | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> FakeTableProcess:
+        args = [
+            sys.executable,
+            "-m",
+            "generation.benchmarks.fake_table",
+            "--tokens",
+            str(self.tokens),
+            "--rate",
+            str(self.tokens_per_second),
+        ]
+        root = Path(__file__).resolve().parents[2]
+        self._child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=root)
+        assert self._child.stdout is not None
+        line = self._child.stdout.readline().strip()
+        if not line.startswith("READY "):
+            self._child.kill()
+            raise RuntimeError(f"the fake roundtable server did not start: {line!r}")
+        self.base_url = line.removeprefix("READY ")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._child is not None:
+            self._child.terminate()
+            self._child.wait(timeout=10)
+            if self._child.stdout is not None:
+                self._child.stdout.close()
 
 
 def main() -> None:

@@ -104,7 +104,8 @@ def summary(values: list[float]) -> dict[str, Any]:
 class Studio:
     """The studio under test: one Daphne subprocess on a fresh SQLite database."""
 
-    def __init__(self, data_dir: Path, fake: FakeOpenAIServer, streams: int) -> None:
+    def __init__(self, data_dir: Path, fake: Any, streams: int) -> None:
+        """``fake``: a loopback provider server (anything with its OpenAI ``base_url``)."""
         self.data_dir = data_dir
         self.db_path = data_dir / "bench.sqlite3"
         self.env = {

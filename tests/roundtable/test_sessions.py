@@ -279,3 +279,52 @@ async def test_offline_the_session_runs_on_rulebased_writers_of_its_own(team):
     shots = next(e for e in events if e.event == "shots_complete").data
     assert shots["parsed"] is True
     assert sum(shot["duration_seconds"] for shot in shots["shots"]) == 30
+
+
+async def test_a_viewer_joining_mid_session_sees_every_card_so_far_then_the_rest(table, team):
+    import html
+    import re
+
+    from channels.testing import WebsocketCommunicator
+
+    from aura_site.asgi import application
+    from aura_site.projects.models import Activity
+    from tests.runs.conftest import ORIGIN, session_cookie
+
+    table.state.tokens_per_second = 30
+    client = await api_for(team.editor)
+    answer = (await client.post("/api/v1/roundtables", body(team, debate="never"))).json()
+    run_id = answer["run_id"]
+    chunks = RunEvent.objects.filter(run_id=run_id, event="agent_chunk")
+    while await chunks.acount() < 15:
+        await asyncio.sleep(0.02)
+    socket = WebsocketCommunicator(
+        application,
+        f"/ws/runs/{run_id}/",
+        headers=[ORIGIN, (b"cookie", await session_cookie(team.viewer))],
+    )
+    assert (await socket.connect())[0]
+    dom = f"run-{run_id}"
+    pattern = re.compile(rf'<div id="{dom}-([a-z_]+)-text"([^>]*)>(.*?)</div>', re.S)
+    texts: dict[str, str] = {}
+    snapshot: dict[str, str] = {}
+    first = True
+    while True:
+        output = await socket.receive_output(timeout=20)
+        if output["type"] == "websocket.close":
+            break
+        for key, attributes, content in pattern.findall(output["text"]):
+            value = html.unescape(content)
+            if 'hx-swap-oob="beforeend"' in attributes:
+                texts[key] = texts.get(key, "") + value
+            else:
+                texts[key] = value
+                if first:
+                    snapshot[key] = value
+        first = False
+    for key in AGENT_KEYS:
+        assert snapshot[key] and words(key, TOKENS).startswith(snapshot[key])
+        assert texts[key] == words(key, TOKENS)
+    verbs = [a.verb async for a in Activity.objects.filter(project=team.project).order_by("id")]
+    assert any(verb.startswith("started the roundtable") for verb in verbs)
+    assert any(verb.startswith("finished the roundtable") for verb in verbs)
