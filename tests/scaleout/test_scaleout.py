@@ -305,3 +305,54 @@ async def _scenario(
         state = (await client.get(f"{b}/api/v1/runs/{second.events[0][2]['run_id']}")).json()
         assert state["status"] == "interrupted"
         assert state["text"] == error["text"] == second.text != ""
+
+
+def test_a_step_run_on_celery_survives_its_worker_dying_and_submits_once(
+    cluster: Cluster,
+) -> None:
+    """A step-mode run waits between steps on Celery countdowns; its worker is killed while it
+    waits; the reaper relaunches the overdue step on a new worker, and the external job was
+    submitted exactly once."""
+    import redis
+
+    project_id, token = _setup_people(cluster)
+    a = cluster.daphne("a")
+    cluster.worker()
+    script = (
+        "from django.contrib.auth import get_user_model\n"
+        "from aura_site.projects.models import Project\n"
+        "from generation.runs.services import run_start\n"
+        "user = get_user_model().objects.get(username='ada')\n"
+        f"project = Project.objects.get(pk={project_id})\n"
+        "run = run_start(user=user, project=project, kind='scaleout_waiting', input={'polls': 5})\n"
+        "print(run.pk)\n"
+    )
+    run_id = cluster.manage("shell", "-c", script).strip().splitlines()[-1]
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def state() -> dict[str, Any]:
+        response = httpx.get(f"{a}/api/v1/runs/{run_id}", headers=auth, timeout=20)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    deadline = time.monotonic() + 60
+    while state()["parts"][0]["status"] != "running":
+        assert time.monotonic() < deadline, state()
+        time.sleep(0.2)
+    cluster.processes["worker"].send_signal(signal.SIGKILL)
+    cluster.processes["worker"].wait(timeout=10)
+    cluster.worker()
+    deadline = time.monotonic() + 90
+    while (current := state())["status"] not in ("succeeded", "failed", "interrupted"):
+        assert time.monotonic() < deadline, current
+        time.sleep(0.3)
+    assert current["status"] == "succeeded", current
+    assert current["result"]["polls"] == 5
+    assert current["parts"][0]["status"] == "succeeded"
+    from tests.scaleout.stepkind.kind import submissions_key
+
+    submitted = redis.Redis.from_url(cluster.env["REDIS_URL"]).get(submissions_key(run_id))
+    assert submitted == b"1"
+    # The step the dead worker held was relaunched by a reaper, not interrupted.
+    logs = cluster.log("a") + cluster.log("worker")
+    assert f"run {run_id}: step" in logs and "overdue; relaunched" in logs, logs[-2000:]
