@@ -14,7 +14,7 @@ def submissions_key(run_id: object) -> str:
 async def waiting_step(ctx: StepContext) -> Again | Done:
     job = ctx.part("job", "External job")
     if not job.operation:
-        redis.Redis.from_url(settings.REDIS_URL).incr(submissions_key(ctx.run.pk))
+        redis.Redis.from_url(str(settings.REDIS_URL)).incr(submissions_key(ctx.run.pk))
         job.set(status="submitted", operation={"id": f"job-{ctx.run.pk}"})
         return Again(1.0, status="submitted")
     ctx.state["polls"] = int(ctx.state.get("polls", 0)) + 1
