@@ -3,7 +3,8 @@
 The studio promises real videos: never a slideshow, a still or any other stand-in passed off as
 one. Every file a provider hands back goes through ``check_real_video`` before it is stored or
 shown; ``inspect_video`` gives the same facts without the verdict, and ``thumbnail_jpeg`` the
-picture shown for it.
+picture shown for it. All three are synchronous and CPU-bound (a 5-second 1080p clip takes about
+0.3 s to check): async code calls them through ``asyncio.to_thread``.
 
 Nothing here trusts the container's metadata for what it can see: frames are counted by
 decoding them (at most ``MAX_FRAMES``; past that the count is marked ``frames_capped``), and the
