@@ -37,6 +37,7 @@ from generation.chain.api import router as providers_router
 from generation.runs.api import router as runs_router
 from generation.scripts.api import router as scripts_router
 from roundtable.api import router as roundtable_router
+from videos.api import router as videos_router
 
 logger = logging.getLogger(__name__)
 
@@ -212,5 +213,6 @@ api.add_router("", providers_router)
 api.add_router("", runs_router)
 api.add_router("", scripts_router)
 api.add_router("", roundtable_router)
+api.add_router("", videos_router)
 
 __all__ = ["ApiError", "api"]

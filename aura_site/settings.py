@@ -188,7 +188,7 @@ SECURE_CSP = {
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:"],
-    "media-src": [CSP.SELF, "blob:", "https:"],
+    "media-src": [CSP.SELF, "blob:"],
     "connect-src": [CSP.SELF, "ws:", "wss:"],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.SELF],
@@ -278,22 +278,67 @@ LLM_PROVIDERS: dict[str, dict[str, object]] = {
     },
 }
 
-# Video providers (a later stage); read here so a bad value fails at start-up.
-VIDEO_PROVIDERS = {
+# Video providers, chosen by alias like LLM_PROVIDERS. ``CATEGORY`` places the provider's models
+# in the catalogue (custom, premium, free, self_hosted), which the coordinator's routing follows.
+# Keys entered by staff in the admin take precedence at call time.
+VIDEO_PROVIDERS: dict[str, dict[str, object]] = {
+    "neura": {
+        "BACKEND": "videos.providers.neura.NeuraProvider",
+        "CATEGORY": "custom",
+        "OPTIONS": {
+            "base_url": env_optional_url("NEURA_AI_SERVER") or "",
+            "api_key": env_str("NEURA_API_KEY"),
+        },
+    },
     "runway": {
-        "api_key": env_str("RUNWAY_API_KEY"),
-        "base_url": env_url("RUNWAY_BASE_URL", "https://api.dev.runwayml.com"),
+        "BACKEND": "videos.providers.runway.RunwayProvider",
+        "CATEGORY": "premium",
+        "OPTIONS": {
+            "api_key": env_str("RUNWAY_API_KEY"),
+            "base_url": env_url("RUNWAY_BASE_URL", "https://api.dev.runwayml.com"),
+        },
     },
     "luma": {
-        "api_key": env_str("LUMA_API_KEY"),
-        "base_url": env_url("LUMA_BASE_URL", "https://api.lumalabs.ai/dream-machine/v1"),
+        "BACKEND": "videos.providers.luma.LumaProvider",
+        "CATEGORY": "premium",
+        "OPTIONS": {
+            "api_key": env_str("LUMA_API_KEY"),
+            "base_url": env_url("LUMA_BASE_URL", "https://api.lumalabs.ai/dream-machine/v1"),
+        },
     },
     "huggingface": {
-        "api_key": env_str("HF_TOKEN"),
-        "base_url": env_url("HF_BASE_URL", "https://router.huggingface.co"),
+        "BACKEND": "videos.providers.huggingface.HuggingFaceProvider",
+        "CATEGORY": "free",
+        "OPTIONS": {
+            "api_key": env_str("HF_TOKEN"),
+            "base_url": env_url("HF_BASE_URL", "https://router.huggingface.co"),
+        },
     },
-    "custom": {"base_url": env_optional_url("NEURA_AI_SERVER") or ""},
-    "selfhosted": {"base_url": env_optional_url("SELF_HOSTED_SERVER") or ""},
+    "self_hosted": {
+        "BACKEND": "videos.providers.comfyui.ComfyUIProvider",
+        "CATEGORY": "self_hosted",
+        "OPTIONS": {"base_url": env_optional_url("SELF_HOSTED_SERVER") or ""},
+    },
+}
+AURA_VIDEO_POLL_SECONDS = env_float("AURA_VIDEO_POLL_SECONDS", 5, minimum=0.05)
+"""The first poll of a provider job comes this long after its submit; later polls back off
+(times 1.5, up to ``AURA_VIDEO_POLL_MAX_SECONDS``) unless the provider asks for another delay."""
+AURA_VIDEO_POLL_MAX_SECONDS = env_float("AURA_VIDEO_POLL_MAX_SECONDS", 20, minimum=0.05)
+AURA_VIDEO_JOB_SECONDS = env_float("AURA_VIDEO_JOB_SECONDS", 1800, minimum=1)
+"""How long one provider attempt may take, submit to result, before the coordinator moves on."""
+AURA_VIDEO_MAX_BYTES = env_int("AURA_VIDEO_MAX_BYTES", 500 * 1024 * 1024, minimum=1024)
+AURA_VIDEO_DOWNLOAD_SECONDS = env_float("AURA_VIDEO_DOWNLOAD_SECONDS", 90, minimum=1)
+AURA_MEDIA_DIR = Path(env_str("AURA_MEDIA_DIR", str(DATA_DIR / "media")))
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(AURA_MEDIA_DIR)},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "videos": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(AURA_MEDIA_DIR / "videos")},
+    },
 }
 
 # Celery: the broker is Redis when REDIS_URL is set; the embedded default keeps everything in

@@ -6,11 +6,12 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from aura_site import views
 from aura_site.api import api
 
-# Each product's pages nest under their project, at projects/<id>/<product>/ (the roundtable and
-# videos apps take their places here the same way). The project's own pages come after them.
+# Each product's pages nest under their project, at projects/<id>/<product>/. The project's own
+# pages come after them.
 PRODUCT_PAGES = {
     "scripts": "generation.scripts.urls",
     "roundtables": "roundtable.urls",
+    "videos": "videos.urls",
 }
 
 # Products whose pages once lived at /<product>/<project_id>/...: those addresses answer 301.

@@ -73,9 +73,15 @@ def _async_test_hygiene(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("_close_worker_thread_connections")
 
 
-_SEED_MIGRATIONS = (
-    ("costs", "Price", "generation.costs.migrations.0002_seed_prices"),
-    ("scripts", "ScriptTemplate", "generation.scripts.migrations.0002_builtin_templates"),
+_SEED_MIGRATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("costs", "Price", "generation.costs.migrations.0002_seed_prices", {"unit": "token"}),
+    ("scripts", "ScriptTemplate", "generation.scripts.migrations.0002_builtin_templates", {}),
+    (
+        "costs",
+        "Price",
+        "videos.migrations.0002_seed_video_prices",
+        {"unit__in": ["second", "clip"]},
+    ),
 )
 
 
@@ -92,8 +98,8 @@ def _seeded_data(request: pytest.FixtureRequest) -> None:
 
     from django.apps import apps
 
-    for label, model_name, module in _SEED_MIGRATIONS:
-        if not apps.get_model(label, model_name).objects.exists():
+    for label, model_name, module, rows in _SEED_MIGRATIONS:
+        if not apps.get_model(label, model_name).objects.filter(**rows).exists():
             import_module(module).seed(apps, None)
 
 

@@ -5,3 +5,9 @@ from django.apps import AppConfig
 
 class VideosConfig(AppConfig):
     name = "videos"
+    verbose_name = "Videos"
+
+    def ready(self) -> None:
+        from videos.jobs import register_video_kind
+
+        register_video_kind()

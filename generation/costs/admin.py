@@ -109,8 +109,9 @@ class BudgetForm(forms.ModelForm):
         from django.conf import settings
 
         alias = str(self.cleaned_data.get("provider") or "").strip()
-        if alias and alias not in settings.LLM_PROVIDERS:
-            known = ", ".join(sorted(settings.LLM_PROVIDERS))
+        aliases = {*settings.LLM_PROVIDERS, *settings.VIDEO_PROVIDERS}
+        if alias and alias not in aliases:
+            known = ", ".join(sorted(aliases))
             raise forms.ValidationError(f"Unknown provider {alias!r}; known: {known}.")
         return alias
 
@@ -202,8 +203,9 @@ class ProviderCredentialForm(forms.ModelForm):
         from django.conf import settings
 
         alias = str(self.cleaned_data["provider"]).strip()
-        if alias not in settings.LLM_PROVIDERS:
-            known = ", ".join(sorted(settings.LLM_PROVIDERS))
+        aliases = {*settings.LLM_PROVIDERS, *settings.VIDEO_PROVIDERS}
+        if alias not in aliases:
+            known = ", ".join(sorted(aliases))
             raise forms.ValidationError(f"Unknown provider {alias!r}; known: {known}.")
         return alias
 

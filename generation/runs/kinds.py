@@ -23,7 +23,9 @@ core knows no product:
   live executor, interrupted by the reaper) inside the transaction that stores the terminal
   event, so the product's own rows agree with the run at once;
 - ``cancel``: step mode only, called once when a cancel is requested (an external job's own
-  cancel), before the run ends ``cancelled``.
+  cancel), before the run ends ``cancelled``;
+- ``on_step(ctx)``: step mode only, called inside the transaction that stores each step that
+  does not end the run, so that a product's own rows follow the run's progress.
 """
 
 from __future__ import annotations
@@ -146,6 +148,7 @@ class KindSpec:
     run_event_fields: Callable[[Run], dict[str, Any]] = default_run_event_fields
     counts_against_limits: bool = True
     on_end: Callable[[Run, str], None] | None = None
+    on_step: Callable[[StepContext], None] | None = None
     live: LiveRenderer | None = None
     live_metrics: MetricsRenderer | None = None
     panel_context: Callable[[Any], dict[str, Any]] | None = None

@@ -94,6 +94,7 @@ class _Charge:
     unit: str
     quantity: Decimal | None
     error_kind: str
+    reported: bool = True
 
 
 class StepPart:
@@ -131,6 +132,8 @@ class StepContext:
         self.events: list[LogItem] = []
         self.charges: list[_Charge] = []
         self.cancel_requested = run.cancel_requested
+        self.status = run.status
+        """The run's status as this step leaves it (set when the step is stored)."""
 
     def part(self, key: str, label: str = "") -> StepPart:
         part = self.parts.get(key)
@@ -157,10 +160,14 @@ class StepContext:
         unit: str = "clip",
         quantity: Decimal | None = None,
         error_kind: str = "",
+        reported: bool = True,
     ) -> None:
-        """A cost record for a provider call of this step, written with the step."""
+        """A cost record for a provider call of this step, written with the step; ``reported``
+        when the provider said what it cost, else estimated from the price table."""
         self.charges.append(
-            _Charge(provider, model, part, cost, outcome, attempt, unit, quantity, error_kind)
+            _Charge(
+                provider, model, part, cost, outcome, attempt, unit, quantity, error_kind, reported
+            )
         )
 
     @property
@@ -244,7 +251,7 @@ def _commit(
             cost_record_create(
                 provider=charge.provider,
                 model=charge.model,
-                reported=True,
+                reported=charge.reported,
                 outcome=charge.outcome,
                 cost=charge.cost,
                 user_id=ctx.run.created_by_id,
@@ -258,6 +265,9 @@ def _commit(
             )
         if terminal is not None:
             run_ended(ctx.run.pk, ctx.run.kind, status)
+        elif ctx.spec.on_step is not None:
+            ctx.status = status or ctx.run.status
+            ctx.spec.on_step(ctx)
         cancel = bool(
             Run.objects.filter(pk=ctx.run.pk).values_list("cancel_requested", flat=True).first()
         )

@@ -17,11 +17,31 @@ trying again may help (``retryable``) and any ``retry_after`` the provider asked
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def loop_client() -> httpx.AsyncClient:
+    """This event loop's client for provider calls: short exchanges, so a read timeout applies;
+    redirects are not followed (a result's download goes through the checked fetch)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+        _clients[loop] = client
+    return client
 
 
 class VideoErrorKind(enum.StrEnum):
@@ -159,9 +179,11 @@ class VideoProvider:
 
     @property
     def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
-        return self._client
+        """The injected client, else one pooled client per event loop (a client cannot cross
+        loops, and a Celery worker's steps may run on several)."""
+        if self._client is not None:
+            return self._client
+        return loop_client()
 
     @property
     def base_url(self) -> str:
