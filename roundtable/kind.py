@@ -107,9 +107,40 @@ def script_url(run: Run, key_point: str = "", topic: str = "") -> str:
     return f"{reverse('scripts:new', args=[run.project_id])}?{urlencode(query)}"
 
 
+CLIP_PROMPT_LIMIT = 2000
+
+
+def shot_prompt(shot: dict[str, Any]) -> str:
+    """A video prompt from a shot: what it shows, then how it is shot and lit."""
+    what = str(shot.get("description") or "").strip().rstrip(".")
+    how = [
+        str(shot.get(key) or "").strip()
+        for key in ("shot_type", "camera", "lens", "lighting", "color")
+    ]
+    prompt = ". ".join(part for part in [what, ", ".join(h for h in how if h)] if part)
+    return prompt[:CLIP_PROMPT_LIMIT]
+
+
+def clip_url(run: Run, shot: dict[str, Any]) -> str:
+    """The videos page with a clip of ``shot`` filled in: its prompt, its length and which
+    shot of which session it is."""
+    query: list[tuple[str, str]] = [("prompt", shot_prompt(shot))]
+    seconds = shot.get("duration_seconds")
+    if seconds:
+        query.append(("duration_seconds", f"{max(1.0, float(seconds)):g}"))
+    session_id = run.input.get("session_id")
+    if session_id and shot.get("number"):
+        query += [("shot_roundtable", str(session_id)), ("shot_number", str(shot["number"]))]
+    return f"{reverse('videos:list', args=[run.project_id])}?{urlencode(query)}"
+
+
 def shot_rows(run: Run, shots: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        {**shot, "script_url": script_url(run, str(shot.get("description") or ""))}
+        {
+            **shot,
+            "script_url": script_url(run, str(shot.get("description") or "")),
+            "clip_url": clip_url(run, shot),
+        }
         for shot in shots
     ]
 
@@ -290,6 +321,12 @@ def panel_context(snapshot: Any) -> dict[str, Any]:
         ),
         "synthesis_script_url": script_url(
             snapshot.run, topic=synthesis.text if synthesis is not None else ""
+        ),
+        "synthesis_clip_url": (
+            f"{reverse('videos:list', args=[snapshot.run.project_id])}?"
+            + urlencode({"prompt": synthesis.text[:CLIP_PROMPT_LIMIT]})
+            if synthesis is not None and synthesis.text
+            else ""
         ),
     }
 

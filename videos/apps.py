@@ -8,6 +8,9 @@ class VideosConfig(AppConfig):
     verbose_name = "Videos"
 
     def ready(self) -> None:
+        from generation.costs.credentials import key_tester_register
         from videos.jobs import register_video_kind
+        from videos.keys import is_video_alias, video_key_test
 
         register_video_kind()
+        key_tester_register(video_key_test, handles=is_video_alias)

@@ -6,8 +6,8 @@ delete bumps a version number in Django's cache, so every process drops its copy
 read; the copy also expires after ``TTL`` seconds.
 
 Testing a key takes a real call to the provider, which the costs app does not make itself: the
-provider registry registers its tester (``key_tester_register``) when the generation app is
-ready, and ``credential_test`` calls it.
+provider registries (LLM and video) register their testers (``key_tester_register``) when their
+apps are ready, and ``credential_test`` calls the one for the alias.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ KeyTester = Callable[[str], str]
 """Given a provider alias, checks the key and settings in effect for it with the cheapest real
 call; returns a short note, or raises ``KeyTestFailed`` (or any exception) saying why not."""
 
-_key_tester: KeyTester | None = None
+_key_testers: list[tuple[Callable[[str], bool], KeyTester]] = []
 
 
 class KeyTestFailed(Exception):
@@ -79,16 +79,22 @@ def _credential_changed(**kwargs: Any) -> None:
     credentials_invalidate()
 
 
-def key_tester_register(tester: KeyTester) -> None:
-    global _key_tester
-    _key_tester = tester
+def key_tester_register(
+    tester: KeyTester, *, handles: Callable[[str], bool] = lambda alias: True
+) -> None:
+    """Register the tester of the aliases ``handles`` accepts (the LLM registry, the video
+    registry); the last one registered for an alias wins. Registering a tester again replaces
+    it."""
+    _key_testers[:] = [(h, t) for h, t in _key_testers if t is not tester]
+    _key_testers.append((handles, tester))
 
 
 def credential_test(alias: str) -> str:
     """The note of the registered tester for ``alias``'s key; raises when it fails."""
-    if _key_tester is None:
-        raise KeyTestFailed("no key test is available (no provider registry is installed)")
-    return _key_tester(alias)
+    for handles, tester in reversed(_key_testers):
+        if handles(alias):
+            return tester(alias)
+    raise KeyTestFailed("no key test is available (no provider registry is installed)")
 
 
 def credentials_rotate(credentials: Iterable[ProviderCredential] | None = None) -> int:

@@ -130,6 +130,9 @@ def test_five_cards_fill_at_once_then_the_synthesis_and_the_shot_table(
     expect(ada.locator("[data-testid=shot-to-script]").first).to_have_attribute(
         "href", re.compile(r"/scripts/new/\?topic=")
     )
+    expect(ada.locator("[data-testid=shot-to-clip]").first).to_have_attribute(
+        "href", re.compile(r"/videos/\?prompt=.+&duration_seconds=[0-9.]+&shot_roundtable=")
+    )
     shoot(ada, "roundtable-done")
     expect(ben.locator("[data-testid=project-roundtables]")).to_contain_text("Done")
 

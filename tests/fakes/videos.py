@@ -437,9 +437,10 @@ def neura_failed(code: str, message: str, *, retryable: bool = False) -> dict[st
 
 
 class FakeNeura(FakeVideoServer):
-    """The contract of docs/custom-video-server.md: ``POST /api/v1/video/generate`` (202, the same
-    task for a repeated ``idempotency_key``), ``GET`` and ``DELETE /api/v1/task/{id}`` (202;
-    409 once completed; 404 for an unknown task), ``GET /api/v1/health``.
+    """The custom server's contract (the README, "The custom video server"):
+    ``POST /api/v1/video/generate`` (202, the same task for a repeated ``idempotency_key``),
+    ``GET`` and ``DELETE /api/v1/task/{id}`` (202; 409 once completed; 404 for an unknown task),
+    ``GET /api/v1/health``.
 
     ``seed_style=True`` answers the way the seed's server did: ``200 {"status": "processing",
     "task_id"}`` on submit and only ``status`` (plus ``result_url`` once completed) on a poll."""

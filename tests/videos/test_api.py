@@ -207,3 +207,78 @@ async def test_sockets_admit_members_only_and_the_list_goes_live_for_teammates(
         assert "A second clip of the pier" in seen
         await run_wait_ended(started["run_id"], 10)
     await socket.disconnect()
+
+
+async def test_a_job_made_from_a_roundtable_shot_keeps_which_shot_it_was(
+    settings: Any, team: Any, make_project: Any
+) -> None:
+    from roundtable.kind import clip_url
+    from roundtable.models import Session
+
+    shots = [
+        {
+            "number": 2,
+            "shot_type": "Close-up",
+            "description": "Hands on the ship's wheel.",
+            "duration_seconds": 3.5,
+            "camera": "Slow push in",
+            "lens": "85mm",
+            "lighting": "Lamp glow",
+            "color": "Teal and amber",
+        }
+    ]
+    session = await Session.objects.acreate(
+        project=team.project,
+        brief="A harbour pilot at dusk",
+        platform="tiktok",
+        duration_seconds=30,
+        shots=shots,
+    )
+    other = await sync_to_async(make_project)(name="Other film")
+    elsewhere = await Session.objects.acreate(
+        project=other, brief="Elsewhere", platform="tiktok", duration_seconds=30, shots=shots
+    )
+    configure_videos(settings, neura={"base_url": "http://127.0.0.1:9"})
+    client = await api_for(team.editor)
+    refused = await client.post(
+        "/api/v1/videos", body(team, shot={"roundtable": elsewhere.pk, "number": 2})
+    )
+    assert refused.status_code == 400
+    missing = await client.post(
+        "/api/v1/videos", body(team, shot={"roundtable": session.pk, "number": 9})
+    )
+    assert missing.status_code == 400
+    started = await client.post(
+        "/api/v1/videos", body(team, shot={"roundtable": session.pk, "number": 2})
+    )
+    assert started.status_code == 202
+    assert started.json()["shot"] == {
+        "roundtable": session.pk,
+        "number": 2,
+        "description": "Hands on the ship's wheel.",
+    }
+    await run_wait_ended(started.json()["run_id"], 10)
+
+    class FakeRun:
+        project_id = team.project.pk
+        input = {"session_id": session.pk}
+
+    url = clip_url(FakeRun(), shots[0])  # type: ignore[arg-type]
+    assert url.startswith(f"/projects/{team.project.pk}/videos/?prompt=Hands+on+the+ship")
+    assert "Close-up%2C+Slow+push+in%2C+85mm" in url
+    assert "duration_seconds=3.5" in url and f"shot_roundtable={session.pk}&shot_number=2" in url
+
+
+def test_the_admin_tests_a_video_providers_key_with_a_real_call(settings: Any) -> None:
+    from generation.costs.credentials import KeyTestFailed, credential_test
+
+    with FakeNeura(api_key="neura-test") as neura:
+        configure_videos(settings, neura={"base_url": neura.base_url, "api_key": "neura-test"})
+        assert "HTTP 200" in credential_test("neura")
+        assert [r.path for r in neura.api_requests] == ["/api/v1/health"]
+        neura.healthy = False
+        with pytest.raises(KeyTestFailed, match="unavailable"):
+            credential_test("neura")
+    configure_videos(settings)
+    with pytest.raises(KeyTestFailed, match="RUNWAY_API_KEY"):
+        credential_test("runway")

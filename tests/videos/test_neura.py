@@ -1,4 +1,5 @@
-"""The custom video server's adapter against a loopback fake of docs/custom-video-server.md."""
+"""The custom video server's adapter against a loopback fake of its protocol (the README, "The
+custom video server")."""
 
 from __future__ import annotations
 

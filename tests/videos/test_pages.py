@@ -125,3 +125,14 @@ def test_the_project_page_shows_its_clips(settings: Any, team: Any) -> None:
     )
     html = page_of(team.viewer, f"/projects/{team.project.pk}/").content.decode()
     assert 'id="project-videos"' in html and "A gull over the harbour" in html
+
+
+def test_a_script_section_links_to_a_clip_of_it(team: Any) -> None:
+    from generation.scripts.templatetags.scripts_tags import section_clip_url
+    from generation.scripts.timing import timing_table
+
+    rows = timing_table("## Hook\nA pilot climbs the ladder at dusk.\n## Close\nHome.", 150)
+    url = section_clip_url(team.project.pk, "Harbour pilot", rows[0])
+    assert url.startswith(f"/projects/{team.project.pk}/videos/?prompt=Harbour+pilot")
+    assert "Hook%3A+A+pilot+climbs+the+ladder+at+dusk." in url
+    assert url.endswith(f"duration_seconds={max(1, round(rows[0].seconds))}")

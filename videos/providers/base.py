@@ -207,6 +207,14 @@ class VideoProvider:
     async def cancel(self, operation: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def key_check_url(self) -> str:
+        """The cheapest authenticated GET that shows the key and settings work (the admin's
+        "Test key"); empty when the provider has none."""
+        return ""
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
     def download_headers(self, url: str) -> dict[str, str]:
         """Headers the result's download needs (ComfyUI's ``/view`` behind a proxy, HF...)."""
         return {}

@@ -501,6 +501,9 @@ class ComfyUIProvider(VideoProvider):
             for m in self._models.values()
         )
 
+    def key_check_url(self) -> str:
+        return f"{self.base_url}/system_stats" if self.base_url else ""
+
     def headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 

@@ -489,6 +489,9 @@ class HuggingFaceProvider(VideoProvider):
             return None
         return FAL_PRICES.get(model.provider_model or model.expected_fal_model)
 
+    def key_check_url(self) -> str:
+        return f"{self.hub_url}/api/whoami-v2"
+
     def headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.api_key}", "accept": "application/json"}
 

@@ -229,6 +229,9 @@ class LumaProvider(VideoProvider):
             quality=model.quality,
         )
 
+    def key_check_url(self) -> str:
+        return f"{self.base_url}/credits"
+
     def headers(self) -> dict[str, str]:
         return {
             "authorization": f"Bearer {self.options.get('api_key', '')}",

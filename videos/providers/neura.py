@@ -1,4 +1,4 @@
-"""The studio's own JSON job server at ``NEURA_AI_SERVER`` (docs/custom-video-server.md).
+"""The studio's own JSON job server at ``NEURA_AI_SERVER`` (the README, "The custom video server").
 
 - Submit: ``POST /api/v1/video/generate`` with ``X-Neura-API-Key`` and ``{"prompt", "duration",
   "aspect_ratio", "model", "idempotency_key", ...}`` → ``202 {"task_id", "status": "queued"}``
@@ -216,6 +216,9 @@ class NeuraProvider(VideoProvider):
                 quality=str(self.options.get("quality") or "custom"),
             ),
         )
+
+    def key_check_url(self) -> str:
+        return f"{self.base_url}/api/v1/health" if self.base_url else ""
 
     def headers(self) -> dict[str, str]:
         headers = {"accept": "application/json"}

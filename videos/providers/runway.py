@@ -344,6 +344,9 @@ class RunwayProvider(VideoProvider):
             quality=model.quality,
         )
 
+    def key_check_url(self) -> str:
+        return f"{self.base_url}/v1/organization"
+
     def headers(self) -> dict[str, str]:
         return {
             "authorization": f"Bearer {self.options.get('api_key', '')}",

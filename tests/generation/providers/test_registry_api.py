@@ -226,12 +226,18 @@ def test_admin_stores_keys_encrypted_shows_them_masked_and_tests_them(web, make_
 
 def test_key_test_is_the_registry_s_and_says_so_when_none_is_registered(monkeypatch):
     from generation.costs import credentials
+    from videos.keys import video_key_test
 
-    assert credentials._key_tester is registry.key_test  # registered by the generation app
-    monkeypatch.setattr(credentials, "_key_tester", None)
+    registered = [tester for _, tester in credentials._key_testers]
+    assert registry.key_test in registered and video_key_test in registered
+    handler = next(t for h, t in reversed(credentials._key_testers) if h("runway"))
+    assert handler is video_key_test  # the video registry tests the video providers' keys
+    handler = next(t for h, t in reversed(credentials._key_testers) if h("openai"))
+    assert handler is registry.key_test
+    monkeypatch.setattr(credentials, "_key_testers", [])
     with pytest.raises(credentials.KeyTestFailed, match="no key test is available"):
         credentials.credential_test("openai")
-    monkeypatch.setattr(credentials, "_key_tester", lambda alias: f"{alias} fine")
+    credentials.key_tester_register(lambda alias: f"{alias} fine")
     assert credentials.credential_test("openai") == "openai fine"
 
 
