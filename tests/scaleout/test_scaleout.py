@@ -356,3 +356,49 @@ def test_a_step_run_on_celery_survives_its_worker_dying_and_submits_once(
     # The step the dead worker held was relaunched by a reaper, not interrupted.
     logs = cluster.log("a") + cluster.log("worker")
     assert f"run {run_id}: step" in logs and "overdue; relaunched" in logs, logs[-2000:]
+
+
+def test_a_video_job_runs_on_the_celery_worker_and_its_clip_is_served_by_any_web_process(
+    cluster: Cluster,
+) -> None:
+    """A video job started through process A is submitted, polled and checked on the worker
+    (Celery countdowns between polls); process B serves its clip with range requests; the
+    provider saw one submit."""
+    from tests.fakes.videos import FakeNeura
+    from tests.videos_media.make import moving_pattern_mp4
+
+    clip = moving_pattern_mp4(seconds=2.0)
+    with FakeNeura(video=clip) as neura:
+        neura.next_job(["queued", {"status": "processing", "progress": 0.4}, "completed"])
+        cluster.env.update(
+            NEURA_AI_SERVER=neura.base_url,
+            NEURA_API_KEY=neura.api_key,
+            AURA_VIDEO_POLL_SECONDS="0.3",
+            AURA_VIDEO_POLL_MAX_SECONDS="0.5",
+        )
+        project_id, token = _setup_people(cluster)
+        a, b = cluster.daphne("a"), cluster.daphne("b")
+        cluster.worker()
+        auth = {"Authorization": f"Bearer {token}"}
+        started = httpx.post(
+            f"{a}/api/v1/videos",
+            json={"project": project_id, "prompt": "A tugboat at dawn", "model": "neura"},
+            headers=auth,
+            timeout=20,
+        )
+        assert started.status_code == 202, started.text
+        job_id = started.json()["id"]
+        deadline = time.monotonic() + 90
+        while (job := httpx.get(f"{b}/api/v1/videos/{job_id}", headers=auth, timeout=20).json())[
+            "status"
+        ] not in ("succeeded", "failed", "cancelled"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.3)
+        submits = [r for r in neura.api_requests if r.method == "POST"]
+    assert job["status"] == "succeeded", job
+    assert len(submits) == 1
+    assert job["metadata"]["frames"] == 48
+    clip_path = job["video_url"].split("://", 1)[1].split("/", 1)[1]
+    served = httpx.get(f"{b}/{clip_path}", headers={**auth, "Range": "bytes=0-99"}, timeout=20)
+    assert served.status_code == 206 and served.content == clip[:100]
+    assert "Task runs.execute_step" in cluster.log("worker")  # the steps ran on the worker
