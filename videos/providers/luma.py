@@ -40,6 +40,7 @@ from videos.providers.base import (
     VideoProvider,
     VideoRequest,
 )
+from videos.providers.wire import json_object, send
 
 DEFAULT_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
 DEFAULT_MODEL = "ray-2"
@@ -331,18 +332,9 @@ class LumaProvider(VideoProvider):
         raise self.http_error(response)
 
     async def _send(self, method: str, path: str, *, body: Any = None) -> httpx.Response:
-        try:
-            return await self.client.request(
-                method, self.base_url + path, json=body, headers=self.headers()
-            )
-        except httpx.ConnectTimeout as exc:
-            raise self.error(VideoErrorKind.NETWORK, f"could not connect to Luma: {exc!r}") from exc
-        except httpx.TimeoutException as exc:
-            raise self.error(
-                VideoErrorKind.TIMEOUT, f"Luma did not answer in time: {exc!r}"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise self.error(VideoErrorKind.NETWORK, f"could not reach Luma: {exc!r}") from exc
+        return await send(
+            self, method, self.base_url + path, json=body, headers=self.headers(), what="Luma"
+        )
 
     def generation_id(self, operation: Mapping[str, Any]) -> str:
         generation_id = operation.get("generation_id")
@@ -351,18 +343,7 @@ class LumaProvider(VideoProvider):
         return generation_id
 
     def json_object(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            raise self.error(
-                VideoErrorKind.UNAVAILABLE,
-                f"Luma answered HTTP {response.status_code} with something other than a JSON "
-                f"object: {short(response.text, 120)!r}",
-                status_code=response.status_code,
-            )
-        return payload
+        return json_object(self, response, what="Luma")
 
     def http_error(self, response: httpx.Response) -> VideoError:
         status = response.status_code

@@ -42,6 +42,7 @@ from videos.providers.base import (
     VideoProvider,
     VideoRequest,
 )
+from videos.providers.wire import json_object, send
 
 DEFAULT_MODEL = "neura-video-v1"
 DEFAULT_MAX_DURATION_SECONDS = 10.0
@@ -319,25 +320,14 @@ class NeuraProvider(VideoProvider):
             return False
 
     async def _send(self, method: str, path: str, *, body: Any = None) -> httpx.Response:
-        where = "the custom video server"
-        try:
-            return await self.client.request(
-                method, self.base_url + path, json=body, headers=self.headers()
-            )
-        except httpx.ConnectTimeout as exc:
-            raise self.error(
-                VideoErrorKind.NETWORK, f"could not connect to {where}: {exc!r}"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise self.error(
-                VideoErrorKind.TIMEOUT, f"{where} did not answer in time: {exc!r}"
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise self.error(
-                VideoErrorKind.BAD_REQUEST, f"NEURA_AI_SERVER is not an http(s) URL: {exc}"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise self.error(VideoErrorKind.NETWORK, f"could not reach {where}: {exc!r}") from exc
+        return await send(
+            self,
+            method,
+            self.base_url + path,
+            json=body,
+            headers=self.headers(),
+            what="the custom video server",
+        )
 
     def task_id(self, operation: Mapping[str, Any]) -> str:
         task_id = operation.get("task_id")
@@ -348,18 +338,7 @@ class NeuraProvider(VideoProvider):
         return task_id
 
     def json_object(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            raise self.error(
-                VideoErrorKind.UNAVAILABLE,
-                f"the custom server answered HTTP {response.status_code} with something other "
-                f"than a JSON object: {short(response.text, 120)!r}",
-                status_code=response.status_code,
-            )
-        return payload
+        return json_object(self, response, what="the custom video server")
 
     def http_error(self, response: httpx.Response) -> VideoError:
         status = response.status_code

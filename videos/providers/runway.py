@@ -47,6 +47,7 @@ from videos.providers.base import (
     VideoProvider,
     VideoRequest,
 )
+from videos.providers.wire import json_object, send
 
 DEFAULT_BASE_URL = "https://api.dev.runwayml.com"
 API_VERSION = "2024-11-06"
@@ -470,20 +471,9 @@ class RunwayProvider(VideoProvider):
         headers = self.headers()
         if accept:
             headers["accept"] = accept
-        try:
-            return await self.client.request(
-                method, self.base_url + path, json=body, headers=headers
-            )
-        except httpx.ConnectTimeout as exc:
-            raise self.error(
-                VideoErrorKind.NETWORK, f"could not connect to Runway: {exc!r}"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise self.error(
-                VideoErrorKind.TIMEOUT, f"Runway did not answer in time: {exc!r}"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise self.error(VideoErrorKind.NETWORK, f"could not reach Runway: {exc!r}") from exc
+        return await send(
+            self, method, self.base_url + path, json=body, headers=headers, what="Runway"
+        )
 
     def task_id(self, operation: Mapping[str, Any]) -> str:
         task_id = operation.get("task_id")
@@ -492,18 +482,7 @@ class RunwayProvider(VideoProvider):
         return task_id
 
     def json_object(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            raise self.error(
-                VideoErrorKind.UNAVAILABLE,
-                f"Runway answered HTTP {response.status_code} with something other than a JSON "
-                f"object: {short(response.text, 120)!r}",
-                status_code=response.status_code,
-            )
-        return payload
+        return json_object(self, response, what="Runway")
 
     def http_error(self, response: httpx.Response) -> VideoError:
         status = response.status_code

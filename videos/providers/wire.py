@@ -22,6 +22,7 @@ from videos.providers.base import VideoError, VideoErrorKind, VideoProvider
 __all__ = [
     "error_message",
     "json_body",
+    "json_object",
     "parse_retry_after",
     "send",
     "short",
@@ -121,6 +122,21 @@ def status_error(
     )
 
 
+def json_object(
+    provider: VideoProvider, response: httpx.Response, *, what: str = ""
+) -> dict[str, Any]:
+    """The JSON object of a 2xx answer; anything else is the provider misbehaving (retryable)."""
+    payload = json_body(provider, response, what=what)
+    if not isinstance(payload, dict):
+        prefix = f"{what}: " if what else ""
+        raise provider.error(
+            VideoErrorKind.UNAVAILABLE,
+            f"{prefix}HTTP {response.status_code} with JSON that is not an object",
+            status_code=response.status_code,
+        )
+    return payload
+
+
 def json_body(provider: VideoProvider, response: httpx.Response, *, what: str = "") -> Any:
     """The JSON of a 2xx answer; one that is not JSON is the provider misbehaving (retryable)."""
     try:
@@ -147,6 +163,15 @@ async def send(
     where = what or f"{method} {urlsplit(url).path}"
     try:
         return await provider.client.request(method, url, **kwargs)
+    except httpx.ConnectTimeout as exc:
+        host = urlsplit(url).netloc
+        raise provider.error(
+            VideoErrorKind.NETWORK, f"{where}: could not connect to {host} in time"
+        ) from exc
+    except httpx.UnsupportedProtocol as exc:
+        raise provider.error(
+            VideoErrorKind.BAD_REQUEST, f"{where}: {url!r} is not an http(s) URL"
+        ) from exc
     except httpx.TimeoutException as exc:
         raise provider.error(
             VideoErrorKind.TIMEOUT, f"{where}: no answer in time ({type(exc).__name__})"
