@@ -277,7 +277,7 @@ async def test_400_names_the_issues_runway_found(fake, client):
         (500, {"error": "Internal"}, VideoErrorKind.UNAVAILABLE, True),
         (502, b"<html>bad gateway</html>", VideoErrorKind.UNAVAILABLE, True),
         (503, {"error": "Load shedding"}, VideoErrorKind.UNAVAILABLE, True),
-        (504, {"error": "Overloaded"}, VideoErrorKind.UNAVAILABLE, True),
+        (504, {"error": "Overloaded"}, VideoErrorKind.TIMEOUT, True),
     ],
 )
 async def test_http_errors_map_to_kinds(fake, client, status, body, kind, retryable):

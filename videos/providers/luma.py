@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from generation.providers.transport import parse_retry_after, short
+from generation.providers.transport import short
 from videos.providers.base import (
     Done,
     Failed,
@@ -40,7 +40,7 @@ from videos.providers.base import (
     VideoProvider,
     VideoRequest,
 )
-from videos.providers.wire import json_object, send
+from videos.providers.wire import http_error, json_object, send
 
 DEFAULT_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
 DEFAULT_MODEL = "ray-2"
@@ -346,24 +346,7 @@ class LumaProvider(VideoProvider):
         return json_object(self, response, what="Luma")
 
     def http_error(self, response: httpx.Response) -> VideoError:
-        status = response.status_code
-        message = detail_message(response.content, status)
-        lowered = message.lower()
-        retry_after = None
-        if status in (401, 403):
-            kind = VideoErrorKind.AUTH
-        elif status == 402 or "insufficient credit" in lowered or "not enough credit" in lowered:
-            kind = VideoErrorKind.QUOTA
-        elif status == 429:
-            kind = VideoErrorKind.RATE_LIMIT
-            retry_after = parse_retry_after(response.headers)
-        elif status == 408:
-            kind = VideoErrorKind.TIMEOUT
-        elif status >= 500:
-            kind = VideoErrorKind.UNAVAILABLE
-            retry_after = parse_retry_after(response.headers)
-        else:
-            kind = VideoErrorKind.BAD_REQUEST
-        return self.error(
-            kind, f"HTTP {status}: {message}", retry_after=retry_after, status_code=status
+        message = detail_message(response.content, response.status_code)
+        return http_error(
+            self, response, message, quota_phrases=("insufficient credit", "not enough credit")
         )

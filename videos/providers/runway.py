@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from generation.providers.transport import parse_retry_after, short
+from generation.providers.transport import short
 from videos.providers.base import (
     Done,
     Failed,
@@ -47,7 +47,7 @@ from videos.providers.base import (
     VideoProvider,
     VideoRequest,
 )
-from videos.providers.wire import json_object, send
+from videos.providers.wire import http_error, json_object, send
 
 DEFAULT_BASE_URL = "https://api.dev.runwayml.com"
 API_VERSION = "2024-11-06"
@@ -485,26 +485,9 @@ class RunwayProvider(VideoProvider):
         return json_object(self, response, what="Runway")
 
     def http_error(self, response: httpx.Response) -> VideoError:
-        status = response.status_code
-        message = error_message(response.content, status)
-        lowered = message.lower()
-        retry_after = None
-        if status in (401, 403):
-            kind = VideoErrorKind.AUTH
-        elif status == 402 or "enough credits" in lowered or "insufficient credits" in lowered:
-            kind = VideoErrorKind.QUOTA
-        elif status == 429:
-            kind = VideoErrorKind.RATE_LIMIT
-            retry_after = parse_retry_after(response.headers)
-        elif status == 408:
-            kind = VideoErrorKind.TIMEOUT
-        elif status >= 500:
-            kind = VideoErrorKind.UNAVAILABLE
-            retry_after = parse_retry_after(response.headers)
-        else:
-            kind = VideoErrorKind.BAD_REQUEST
-        return self.error(
-            kind, f"HTTP {status}: {message}", retry_after=retry_after, status_code=status
+        message = error_message(response.content, response.status_code)
+        return http_error(
+            self, response, message, quota_phrases=("enough credits", "insufficient credits")
         )
 
 

@@ -21,6 +21,7 @@ from videos.providers.base import VideoError, VideoErrorKind, VideoProvider
 
 __all__ = [
     "error_message",
+    "http_error",
     "json_body",
     "json_object",
     "parse_retry_after",
@@ -119,6 +120,27 @@ def status_error(
         f"{prefix}HTTP {status}: {text}",
         retry_after=parse_retry_after(response.headers) if status in (429, 503) else None,
         status_code=status,
+    )
+
+
+def http_error(
+    provider: VideoProvider,
+    response: httpx.Response,
+    message: str,
+    *,
+    quota_phrases: tuple[str, ...] = (),
+) -> VideoError:
+    """A ``VideoError`` for a non-2xx answer whose message the adapter read from its own error
+    shape; a message naming one of ``quota_phrases`` (``insufficient credits``) is ``quota``
+    whatever the status."""
+    status = response.status_code
+    lowered = message.lower()
+    kind = status_kind(status)
+    if any(phrase in lowered for phrase in quota_phrases):
+        kind = VideoErrorKind.QUOTA
+    retry_after = parse_retry_after(response.headers) if status == 429 or status >= 500 else None
+    return provider.error(
+        kind, f"HTTP {status}: {message}", retry_after=retry_after, status_code=status
     )
 
 
