@@ -39,7 +39,7 @@ def video_prices() -> None:
         effective_from=EARLIER,
     )
     Price.objects.create(
-        provider="runway", model="*", unit="clip", amount=Decimal("1.25"), effective_from=EARLIER
+        provider="pika", model="*", unit="clip", amount=Decimal("1.25"), effective_from=EARLIER
     )
 
 
@@ -59,7 +59,7 @@ def test_records_carry_their_part_unit_and_quantity(video_prices):
         provider="gemini", model="veo-3", unit="second", quantity=Decimal("8"), part="shot-1"
     )
     clips = record(
-        provider="runway", model="gen4_turbo", unit="clip", quantity=Decimal(2), part="shot-2"
+        provider="pika", model="gen4_turbo", unit="clip", quantity=Decimal(2), part="shot-2"
     )
     director = record(input_tokens=1000, output_tokens=1000, reported=True, part="director")
 

@@ -81,7 +81,7 @@ def test_a_quantity_is_a_non_negative_decimal():
 @pytest.mark.django_db
 def test_price_for_returns_the_row_s_unit_and_amount():
     price("second", "0.75", provider="gemini", model="veo-3", effective_from=EARLIER)
-    price("clip", "1.50", provider="runway", model="*", effective_from=EARLIER)
+    price("clip", "1.50", provider="pika", model="*", effective_from=EARLIER)
 
     veo = price_for("gemini", "veo-3")
     assert (veo.known, veo.unit, veo.amount) == (True, "second", Decimal("0.75"))
@@ -89,8 +89,8 @@ def test_price_for_returns_the_row_s_unit_and_amount():
     assert cost_for_quantity(veo, Decimal(8)) == Decimal("6.00000000")
     # The same lookup rules as for tokens: the longest priced prefix, then the provider's *.
     assert price_for("gemini", "veo-3-fast-generate-001").amount == Decimal("0.75")
-    gen4 = price_for("runway", "gen4_turbo")
-    assert (gen4.unit, gen4.amount) == ("clip", Decimal("1.50"))
+    pika = price_for("pika", "pika-2")
+    assert (pika.unit, pika.amount) == ("clip", Decimal("1.50"))
     # The provider's LLM prices are untouched: per token, no amount.
     flash = price_for("gemini", "gemini-2.5-flash")
     assert (flash.unit, flash.amount, flash.input_per_1k) == ("token", 0, Decimal("0.0003"))
@@ -204,7 +204,7 @@ def test_the_database_refuses_a_row_that_does_not_match_its_unit():
 @pytest.mark.django_db
 def test_admin_lists_filters_and_validates_prices_by_unit(make_user):
     price("second", "0.75", provider="gemini", model="veo-3", effective_from=EARLIER)
-    price("clip", "1.5", provider="runway", model="*", effective_from=EARLIER)
+    price("clip", "1.5", provider="pika", model="*", effective_from=EARLIER)
     web = Client()
     web.force_login(make_user(is_staff=True, is_superuser=True))
 
@@ -213,7 +213,7 @@ def test_admin_lists_filters_and_validates_prices_by_unit(make_user):
         assert header in page
     assert "Seconds of video" in page
     per_clip = web.get("/admin/costs/price/?unit__exact=clip").content.decode()
-    assert "runway" in per_clip
+    assert "pika" in per_clip
     assert "veo-3" not in per_clip
     assert "gpt-4o-mini" not in per_clip
 
