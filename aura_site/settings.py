@@ -227,6 +227,22 @@ AURA_ROUNDTABLE_SYNTHESIS_SECONDS = env_float("AURA_ROUNDTABLE_SYNTHESIS_SECONDS
 AURA_ROUNDTABLE_SESSION_SECONDS = env_float("AURA_ROUNDTABLE_SESSION_SECONDS", 180, minimum=1)
 AURA_CIRCUIT_FAILURES = env_int("AURA_CIRCUIT_FAILURES", 5, minimum=1)
 AURA_CIRCUIT_COOLDOWN_SECONDS = env_float("AURA_CIRCUIT_COOLDOWN_SECONDS", 30, minimum=0)
+# How long a call's budget hold lasts when its process dies before the call's cost is recorded.
+AURA_BUDGET_HOLD_SECONDS = env_float("AURA_BUDGET_HOLD_SECONDS", 900, minimum=1)
+# Budget alerts go out through Django's mailers: the console on the embedded defaults, SMTP
+# when AURA_EMAIL_BACKEND names it (with the AURA_EMAIL_* options).
+_MAIL_BACKEND = env_str("AURA_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+_MAIL_OPTIONS: dict[str, object] = {}
+if _MAIL_BACKEND.endswith("smtp.EmailBackend"):
+    _MAIL_OPTIONS = {
+        "host": env_str("AURA_EMAIL_HOST", "localhost"),
+        "port": env_int("AURA_EMAIL_PORT", 25, minimum=1),
+        "username": env_str("AURA_EMAIL_USER", ""),
+        "password": env_str("AURA_EMAIL_PASSWORD", ""),
+        "use_tls": env_bool("AURA_EMAIL_USE_TLS", False),
+    }
+MAILERS = {"default": {"BACKEND": _MAIL_BACKEND, "OPTIONS": _MAIL_OPTIONS}}
+DEFAULT_FROM_EMAIL = env_str("AURA_EMAIL_FROM", "Aura Studio <studio@localhost>")
 AURA_FIELD_ENCRYPTION_KEYS = env_list("AURA_FIELD_ENCRYPTION_KEYS", [])
 AURA_AUTO_CHAIN = env_list(
     "AURA_AUTO_CHAIN", ["openai", "anthropic", "gemini", "azure", "ollama", "rulebased"]

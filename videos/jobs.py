@@ -36,7 +36,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from aura_site.fetch import FetchRefused, checked_fetch
-from generation.costs.budgets import BudgetExceeded, abudget_check
+from generation.costs.budgets import BudgetExceeded, abudget_reserve
 from generation.costs.models import Unit
 from generation.runs.errors import RunFailed
 from generation.runs.kinds import DoneInfo, KindSpec, register
@@ -65,6 +65,8 @@ MAX_RESUBMITS = 1
 """A provider's own job that failed for a passing reason is tried once more on that provider."""
 MAX_REFETCHES = 2
 """A result whose URL had expired is fetched again after a fresh poll this many times."""
+HOLD_MARGIN_SECONDS = 300.0
+"""A submitted clip's budget hold outlasts the job's time limit by this much."""
 RENDERING_STATES = frozenset({"running", "dreaming", "processing", "in_progress", "executing"})
 VIDEO_TYPES = (
     "video/mp4",
@@ -196,11 +198,16 @@ async def _submit(ctx: StepContext, part: StepPart) -> Again | Done:
         return _attempt_failed(ctx, part, "not_configured", provider, retryable=False)
     expected = Decimal(str(candidate.get("expected_cost") or "0"))
     try:
-        await abudget_check(
+        await abudget_reserve(
             user_id=ctx.run.created_by_id,
             project_id=ctx.run.project_id,
             provider=provider.alias,
-            expected_cost=expected,
+            model=str(candidate.get("name") or ""),
+            amount=expected,
+            run_id=str(ctx.run.pk),
+            part=part.key,
+            attempt=int(part.result.get("attempt", 1)),
+            hold_seconds=float(settings.AURA_VIDEO_JOB_SECONDS) + HOLD_MARGIN_SECONDS,
         )
     except BudgetExceeded as exc:
         return _attempt_failed(ctx, part, "budget", exc.message, retryable=False)

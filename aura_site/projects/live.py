@@ -22,12 +22,14 @@ from django.template.loader import render_to_string
 from aura_site.projects import selectors
 from aura_site.projects.forms import WORLD_KINDS, MemberAddForm, ProjectForm
 from aura_site.projects.models import Membership, Project, Role
+from generation.costs.notices import notices_for
 
 logger = logging.getLogger(__name__)
 
 PROJECT_TEMPLATE = "projects/project_detail.html"
 PROJECT_PARTS = (
     "header",
+    "alerts",
     "members",
     "invite",
     "scripts",
@@ -45,7 +47,7 @@ PRODUCT_SECTIONS = (("scripts", "scripts"), ("roundtables", "roundtable"), ("vid
 # page shows with errors is not replaced by an empty one.
 PROJECT_SNAPSHOT_PARTS = tuple(part for part in PROJECT_PARTS if part != "invite")
 DASHBOARD_TEMPLATE = "projects/dashboard.html"
-DASHBOARD_PARTS = ("projects", "activity")
+DASHBOARD_PARTS = ("notices", "projects", "activity")
 
 
 def project_group(project_id: int) -> str:
@@ -106,6 +108,7 @@ def project_context(project: Project, membership: Membership) -> dict[str, Any]:
             for slug, kind in WORLD_KINDS.items()
         },
         "activity": selectors.project_activity(project),
+        "notices": notices_for(membership.user, project_id=project.pk),
         "invite_form": MemberAddForm(),
         "role_choices": Role.choices,
         "section_templates": {
@@ -130,6 +133,7 @@ def render_project_parts(
 def dashboard_context(user: Any) -> dict[str, Any]:
     return {
         "memberships": selectors.memberships_for_user(user),
+        "notices": notices_for(user),
         "activity": selectors.activity_for_user(user),
         "project_form": ProjectForm(),
     }

@@ -48,7 +48,7 @@ from types import TracebackType
 from typing import Any
 
 from generation.chain.circuit import CircuitBreaker
-from generation.costs.budgets import BudgetExceeded, abudget_check_call
+from generation.costs.budgets import BudgetExceeded, abudget_reserve_call, ahold_release
 from generation.costs.services import acost_record_create, aprice_for, cost_from_quote
 from generation.costs.tokens import estimate_tokens
 from generation.providers.base import (
@@ -99,34 +99,38 @@ class Ledger:
     """The run part the calls belong to (``main``, an agent's key, ...)."""
 
 
-async def budget_refusal(
-    ledger: Ledger, alias: str, model: str, request: CompletionRequest
-) -> ProviderError | None:
-    """Why the spending budgets refuse a call of ``request`` to ``alias``/``model`` paid by
-    ``ledger`` before it is made, or None. A check that cannot be made refuses the call: money
-    is not spent on a guess."""
+async def budget_hold(
+    ledger: Ledger, alias: str, model: str, request: CompletionRequest, attempt: int = 1
+) -> tuple[int | None, ProviderError | None]:
+    """Hold the upper bound of a call of ``request`` to ``alias``/``model`` paid by ``ledger``
+    against its spending budgets before it is made: the hold's id (None when no budget covers
+    it), or why the budgets refuse it. A check that cannot be made refuses the call: money is
+    not spent on a guess."""
     try:
-        await abudget_check_call(
+        _bound, hold = await abudget_reserve_call(
             user_id=ledger.user_id,
             project_id=ledger.project_id,
             provider=alias,
             model=model,
             input_tokens=prompt_estimate(request),
             max_output_tokens=request.max_tokens,
+            run_id=ledger.run_id,
+            part=ledger.part,
+            attempt=attempt,
         )
     except BudgetExceeded as exc:
-        return ProviderError(
+        return None, ProviderError(
             ErrorKind.QUOTA, exc.message, provider=exc.provider or alias, retryable=False
         )
     except Exception as exc:
         logger.exception("could not check the spending budgets for %s", alias)
-        return ProviderError(
+        return None, ProviderError(
             ErrorKind.UNAVAILABLE,
             f"the spending budgets could not be checked ({type(exc).__name__})",
             provider=alias,
             retryable=False,
         )
-    return None
+    return hold, None
 
 
 def chain_exhausted(reasons: Sequence[str], *, over_budget: bool) -> ProviderError:
@@ -177,6 +181,8 @@ class Attempt:
     text_chars: int = 0
     finish_reason: str = ""
     streaming: bool = True
+    hold_id: int | None = None
+    """The budget hold placed before the call, settled by its cost record."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (money as a string)."""
@@ -306,7 +312,7 @@ class FallbackStream:
                 request = dataclasses.replace(request, model="")
             model = request.model or provider.default_model
             attempt = Attempt(len(self.attempts) + 1, alias, model, streaming=self.streaming)
-            refused = await self._over_budget(alias, model, request)
+            attempt.hold_id, refused = await self._hold(alias, model, request, attempt.number)
             if refused is not None:
                 attempt.outcome = "skipped"
                 attempt.error_kind = refused.kind.value
@@ -317,6 +323,8 @@ class FallbackStream:
                 left = (alias, reason)
                 continue
             if not await self.breaker.allow(alias):
+                await ahold_release(attempt.hold_id)
+                attempt.hold_id = None
                 attempt.outcome = "skipped"
                 attempt.error_kind = ErrorKind.UNAVAILABLE.value
                 attempt.message = "skipped: it failed repeatedly (circuit open)"
@@ -348,14 +356,14 @@ class FallbackStream:
             ),
         )
 
-    async def _over_budget(
-        self, alias: str, model: str, request: CompletionRequest
-    ) -> ProviderError | None:
-        """Why the ledger's budgets refuse this attempt before it is dispatched, or None
-        (without a ledger nothing is checked)."""
+    async def _hold(
+        self, alias: str, model: str, request: CompletionRequest, number: int
+    ) -> tuple[int | None, ProviderError | None]:
+        """Hold this attempt's upper bound against the ledger's budgets before it is
+        dispatched, or why they refuse it (without a ledger nothing is held or checked)."""
         if self.ledger is None:
-            return None
-        return await budget_refusal(self.ledger, alias, model, request)
+            return None, None
+        return await budget_hold(self.ledger, alias, model, request, number)
 
     async def _attempt(
         self, provider: LLMProvider, request: CompletionRequest, attempt: Attempt
@@ -469,6 +477,7 @@ class FallbackStream:
     async def _record(self, attempt: Attempt) -> None:
         if self.ledger is None or attempt.usage is None:
             return
+        hold, attempt.hold_id = attempt.hold_id, None
         try:
             await acost_record_create(
                 provider=attempt.provider,
@@ -484,6 +493,7 @@ class FallbackStream:
                 part=self.ledger.part,
                 attempt=attempt.number,
                 error_kind=attempt.error_kind,
+                hold_id=hold,
             )
         except Exception:
             logger.exception("could not write the cost record of %s", attempt.provider)

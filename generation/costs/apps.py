@@ -9,4 +9,6 @@ class CostsConfig(AppConfig):
     verbose_name = "Costs and provider keys"
 
     def ready(self) -> None:
-        from generation.costs import credentials  # noqa: F401  (connects the signal receivers)
+        from generation.costs import alerts, credentials  # noqa: F401  (connects the receivers)
+
+        alerts.connect()

@@ -1,10 +1,16 @@
-"""Spending budgets, checked before a provider call is dispatched.
+"""Spending budgets, checked and reserved before a provider call is dispatched.
 
-``budget_check`` sums the ledger (``CostRecord.cost``) over each active budget that covers a
-call, in the budget's current period (the UTC calendar day or month, or all time), and refuses
-the call with ``BudgetExceeded`` when what was spent plus the call's expected cost would go over
-the limit. The checks take plain numbers (token counts, an expected cost), so they serve any
-caller; the LLM chain turns a refusal into its own ``quota`` error.
+A budget's standing in its current period (the UTC calendar day or month, or all time) is what
+the ledger (``CostRecord.cost``) shows spent plus what calls under way hold (``BudgetHold``).
+``budget_reserve`` refuses a call with ``BudgetExceeded`` when spent + held + the call's upper
+bound would go over the limit of any active budget that covers it, and otherwise holds that
+upper bound, in one atomic step: the covering budget rows are locked (``SELECT ... FOR UPDATE``
+on PostgreSQL; on SQLite the write transaction is ``IMMEDIATE``, one writer at a time), so
+concurrent starts cannot all see the same room. The call's cost record settles the hold
+(``cost_record_create(hold_id=...)``): the actual cost replaces it in the same transaction; a
+failed call's record releases it; a hold whose process died ends at its ``expires_at``.
+``budget_check`` is the same test without a hold. The LLM chain turns a refusal into its own
+``quota`` error.
 
 A call expected to cost nothing never breaks a budget: a budget already overshot (two calls
 checked at once, or an input estimate below the provider's count) must not stop the free
@@ -18,25 +24,43 @@ touches them.
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from generation.costs.models import Budget, CostRecord, Unit
-from generation.costs.services import PriceQuote, cost_from_quote, ledger_total, price_for
+from generation.costs.models import Budget, BudgetHold, CostRecord, Unit
+from generation.costs.services import (
+    PriceQuote,
+    cost_from_quote,
+    exact_sum,
+    ledger_total,
+    price_for,
+)
 
 __all__ = [
     "BudgetExceeded",
+    "BudgetStanding",
     "abudget_check",
     "abudget_check_call",
+    "abudget_reserve",
+    "abudget_reserve_call",
+    "ahold_release",
     "budget_check",
     "budget_check_call",
+    "budget_reserve",
+    "budget_reserve_call",
     "budget_spent",
+    "budget_standing",
     "budgets_applicable",
     "call_expected_cost",
+    "hold_release",
+    "holds_purge",
     "period_bounds",
     "usd",
 ]
@@ -57,13 +81,19 @@ class BudgetExceeded(Exception):
         spent: Decimal,
         expected_cost: Decimal,
         provider: str = "",
+        held: Decimal = Decimal(0),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.budget = budget
         self.spent = spent
+        self.held = held
         self.expected_cost = expected_cost
+
+    @property
+    def left(self) -> Decimal:
+        return max(Decimal(0), self.budget.limit_usd - self.spent - self.held)
 
 
 def usd(amount: Decimal) -> str:
@@ -90,37 +120,80 @@ def period_bounds(
     return None, None
 
 
-def budgets_applicable(*, user_id: Any, project_id: Any, provider: str) -> list[Budget]:
-    """The active budgets that cover a call by ``user_id`` in ``project_id`` to ``provider``."""
+def _covering(*, user_id: Any, project_id: Any, provider: str) -> QuerySet[Budget]:
     covers = Q(scope=Budget.Scope.GLOBAL)
     if project_id is not None:
         covers |= Q(scope=Budget.Scope.PROJECT, project_id=project_id)
     if user_id is not None:
         covers |= Q(scope=Budget.Scope.USER, user_id=user_id)
+    return Budget.objects.filter(covers, Q(provider="") | Q(provider=provider), active=True)
+
+
+def budgets_applicable(*, user_id: Any, project_id: Any, provider: str) -> list[Budget]:
+    """The active budgets that cover a call by ``user_id`` in ``project_id`` to ``provider``."""
     return list(
-        Budget.objects.filter(covers, Q(provider="") | Q(provider=provider), active=True)
+        _covering(user_id=user_id, project_id=project_id, provider=provider)
         .select_related("project", "user")
         .order_by("id")
     )
 
 
-def _records(budget: Budget, now: datetime.datetime) -> QuerySet[CostRecord]:
-    records = CostRecord.objects.all()
+def _scoped(records: QuerySet[Any], budget: Budget, field: str, now: datetime.datetime) -> Any:
     if budget.scope == Budget.Scope.PROJECT:
-        records = records.filter(Q(project_id=budget.project_id))
+        records = records.filter(project_id=budget.project_id)
     elif budget.scope == Budget.Scope.USER:
-        records = records.filter(Q(user_id=budget.user_id))
+        records = records.filter(user_id=budget.user_id)
     if budget.provider:
         records = records.filter(provider=budget.provider)
     start, end = period_bounds(budget.period, now)
     if start is not None and end is not None:
-        records = records.filter(created_at__gte=start, created_at__lt=end)
+        records = records.filter(**{f"{field}__gte": start, f"{field}__lt": end})
     return records
+
+
+def _records(budget: Budget, now: datetime.datetime) -> QuerySet[CostRecord]:
+    return _scoped(CostRecord.objects.all(), budget, "created_at", now)
+
+
+def _holds(budget: Budget, now: datetime.datetime) -> QuerySet[BudgetHold]:
+    return _scoped(BudgetHold.objects.filter(expires_at__gt=now), budget, "created_at", now)
 
 
 def budget_spent(budget: Budget, now: datetime.datetime | None = None) -> Decimal:
     """What the calls ``budget`` covers cost in its period holding ``now``: one aggregate."""
     return ledger_total(_records(budget, now or timezone.now()))
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStanding:
+    """A budget in its current period: spent (the ledger), held (calls under way), left."""
+
+    budget: Budget
+    spent: Decimal
+    held: Decimal
+
+    @property
+    def limit(self) -> Decimal:
+        return self.budget.limit_usd
+
+    @property
+    def left(self) -> Decimal:
+        return max(Decimal(0), self.budget.limit_usd - self.spent - self.held)
+
+    @property
+    def percent(self) -> int:
+        """Spent as a whole percentage of the limit (100 for a zero limit)."""
+        if self.budget.limit_usd <= 0:
+            return 100
+        return int(self.spent * 100 / self.budget.limit_usd)
+
+
+def budget_standing(budget: Budget, now: datetime.datetime | None = None) -> BudgetStanding:
+    """Spent and held for ``budget`` in its period holding ``now``: two aggregates."""
+    moment = now or timezone.now()
+    return BudgetStanding(
+        budget, ledger_total(_records(budget, moment)), exact_sum(_holds(budget, moment), "amount")
+    )
 
 
 def _period_words(budget: Budget) -> str:
@@ -134,17 +207,21 @@ def _check(
     budgets: list[Budget], provider: str, expected_cost: Decimal, now: datetime.datetime
 ) -> None:
     for budget in budgets:
-        spent = budget_spent(budget, now)
-        if spent + expected_cost > budget.limit_usd:
+        standing = budget_standing(budget, now)
+        spent, held = standing.spent, standing.held
+        if spent + held + expected_cost > budget.limit_usd:
+            under_way = f", {usd(held)} USD held by calls under way" if held else ""
             message = (
                 f"budget “{budget.label}” would be exceeded: {usd(spent)} USD spent "
-                f"{_period_words(budget)} of its {usd(budget.limit_usd)} USD limit, and this "
-                f"{provider} call may cost up to {usd(expected_cost)} USD"
+                f"{_period_words(budget)}{under_way} of its {usd(budget.limit_usd)} USD limit "
+                f"({usd(standing.left)} USD left), and this {provider} call may cost up to "
+                f"{usd(expected_cost)} USD"
             )
             raise BudgetExceeded(
                 message,
                 budget=budget,
                 spent=spent,
+                held=held,
                 expected_cost=expected_cost,
                 provider=provider,
             )
@@ -217,5 +294,118 @@ def budget_check_call(
     return expected
 
 
+def budget_reserve(
+    *,
+    user_id: Any,
+    project_id: Any,
+    provider: str,
+    amount: Decimal,
+    model: str = "",
+    run_id: Any = "",
+    part: str = "",
+    attempt: int = 1,
+    hold_seconds: float | None = None,
+    now: datetime.datetime | None = None,
+) -> int | None:
+    """Hold ``amount`` (a call's upper bound) against every active budget covering the call, or
+    raise ``BudgetExceeded`` (nothing held) when any would go over its limit; the hold's id, or
+    None when no budget covers the call or it costs nothing. One transaction: the covering
+    budgets are locked, their standing read, the hold written. Reserving again for the same
+    run, part and attempt (a step tried again) replaces that attempt's hold."""
+    if amount <= 0:
+        return None
+    moment = now or timezone.now()
+    seconds = settings.AURA_BUDGET_HOLD_SECONDS if hold_seconds is None else hold_seconds
+    with transaction.atomic():
+        budgets = list(
+            _covering(user_id=user_id, project_id=project_id, provider=provider)
+            .select_for_update(of=("self",))
+            .select_related("project", "user")
+            .order_by("id")
+        )
+        if not budgets:
+            return None
+        run_key = str(run_id or "")[:64]
+        if run_key:
+            BudgetHold.objects.filter(run_id=run_key, part=part[:64], attempt=attempt).delete()
+        _check(budgets, provider, amount, moment)
+        hold = BudgetHold.objects.create(
+            user_id=user_id,
+            project_id=project_id,
+            provider=provider,
+            model=model[:120],
+            amount=amount,
+            run_id=run_key,
+            part=part[:64],
+            attempt=attempt,
+            created_at=moment,
+            expires_at=moment + datetime.timedelta(seconds=max(1.0, seconds)),
+        )
+    return int(hold.pk)
+
+
+def budget_reserve_call(
+    *,
+    user_id: Any,
+    project_id: Any,
+    provider: str,
+    model: str,
+    input_tokens: int,
+    max_output_tokens: int,
+    run_id: Any = "",
+    part: str = "",
+    attempt: int = 1,
+    now: datetime.datetime | None = None,
+) -> tuple[Decimal, int | None]:
+    """``budget_reserve`` for one LLM call: its upper bound (``call_expected_cost``) and the
+    hold's id. A model without a per-token price is refused while a budget covers it."""
+    budgets = budgets_applicable(user_id=user_id, project_id=project_id, provider=provider)
+    if not budgets:
+        return Decimal(0), None
+    quote = price_for(provider, model, unit=Unit.TOKEN)
+    bound = _expected(quote, input_tokens, max_output_tokens)
+    if not quote.known:
+        budget = budgets[0]
+        raise BudgetExceeded(
+            f"budget “{budget.label}” cannot be kept: {provider}/{model or '*'} has no price, "
+            "so its cost would not be counted (add a price in the admin)",
+            budget=budget,
+            spent=Decimal(0),
+            expected_cost=bound,
+            provider=provider,
+        )
+    hold = budget_reserve(
+        user_id=user_id,
+        project_id=project_id,
+        provider=provider,
+        model=model,
+        amount=bound,
+        run_id=run_id,
+        part=part,
+        attempt=attempt,
+        now=now,
+    )
+    return bound, hold
+
+
+def hold_release(hold_id: int | None) -> None:
+    """End a hold without a cost record (the call was never made)."""
+    if hold_id is not None:
+        BudgetHold.objects.filter(pk=hold_id).delete()
+
+
+def holds_purge(now: datetime.datetime | None = None, *, run_ids: list[str] | None = None) -> int:
+    """Delete expired holds, and the holds of ``run_ids`` (runs that ended); how many."""
+    moment = now or timezone.now()
+    expired = Q(expires_at__lte=moment)
+    if run_ids:
+        expired |= Q(run_id__in=[str(run_id)[:64] for run_id in run_ids])
+    deleted, _ = BudgetHold.objects.filter(expired).delete()
+    return deleted
+
+
 abudget_check = sync_to_async(budget_check)
 abudget_check_call = sync_to_async(budget_check_call)
+abudget_reserve = sync_to_async(budget_reserve)
+abudget_reserve_call = sync_to_async(budget_reserve_call)
+ahold_release = sync_to_async(hold_release)

@@ -12,6 +12,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from aura_site.money import format_usd
 from generation.costs import crypto
 
 
@@ -337,6 +338,110 @@ class Budget(models.Model):
         self.provider = self.provider.strip()
         if errors:
             raise ValidationError(errors)
+
+
+class BudgetHold(models.Model):
+    """Money set aside for one call under way: its upper bound, counted against every budget
+    that covers the call (with the ledger's spend) from before it is dispatched until its cost
+    record settles it (``generation.costs.budgets``). A hold left by a process that died ends
+    at ``expires_at``."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    project = models.ForeignKey(
+        "projects.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider = models.CharField(max_length=40)
+    model = models.CharField(max_length=120, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=8)
+    run_id = models.CharField(max_length=64, blank=True, db_index=True)
+    part = models.CharField(max_length=64, blank=True)
+    attempt = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="costs_hold_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model} holds {self.amount} USD"
+
+
+class BudgetAlert(models.Model):
+    """A budget's spend crossed ``threshold`` percent of its limit in the period ``period_key``
+    (``2026-12-02``, ``2026-12`` or ``total``): sent once, to the budget's people."""
+
+    THRESHOLDS = (50, 75, 90, 100)
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
+    period_key = models.CharField(max_length=10)
+    threshold = models.PositiveSmallIntegerField()
+    spent = models.DecimalField(max_digits=14, decimal_places=8)
+    limit_usd = models.DecimalField(max_digits=14, decimal_places=8)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("budget", "period_key", "threshold"), name="costs_alert_once_per_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.budget.label}: {self.threshold}% ({self.period_key})"
+
+    @property
+    def period_words(self) -> str:
+        if self.period_key == "total":
+            return "in total"
+        if len(self.period_key) == len("2026-12"):
+            return f"month {self.period_key}, UTC"
+        return f"day {self.period_key}, UTC"
+
+    @property
+    def text(self) -> str:
+        """The alert for people: what is spent of what, and what follows."""
+        label = self.budget.label
+        if self.threshold >= 100:
+            head = f"Budget “{label}” is spent"
+            tail = (
+                "Paid calls it covers are refused until the period ends or staff raise the limit."
+            )
+        else:
+            left = max(Decimal(0), self.limit_usd - self.spent)
+            head = f"Budget “{label}” is {self.threshold} % spent"
+            tail = f"{format_usd(left)} left."
+        return (
+            f"{head}: {format_usd(self.spent)} of {format_usd(self.limit_usd)} "
+            f"({self.period_words}). {tail}"
+        )
+
+
+class BudgetNotice(models.Model):
+    """One person's in-app notice of a budget alert, until they dismiss it."""
+
+    alert = models.ForeignKey(BudgetAlert, on_delete=models.CASCADE, related_name="notices")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget_notices"
+    )
+    emailed = models.BooleanField(default=False)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-alert__created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(fields=("alert", "user"), name="costs_notice_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert} → {self.user}"
 
 
 class ProviderCredential(models.Model):

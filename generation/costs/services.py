@@ -10,17 +10,20 @@ arithmetic never touches them.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db.models import BigIntegerField, F, Min, QuerySet, Sum, Value
+from django.db import transaction
+from django.db.models import BigIntegerField, F, Min, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
-from generation.costs.models import CostRecord, Price, Unit
+from generation.costs.models import BudgetHold, CostRecord, Price, Unit
 from generation.costs.tokens import estimate_tokens
 
 __all__ = [
@@ -43,6 +46,8 @@ THOUSAND = Decimal(1000)
 COST_PLACES = Decimal("0.00000001")
 UNITS_PER_USD = 10**8
 """The ledger keeps 8 decimal places: sums are taken in these whole units."""
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +175,13 @@ def cost_record_create(
     quantity: Decimal | None = None,
     attempt: int = 1,
     error_kind: str = "",
+    hold_id: int | None = None,
 ) -> CostRecord:
     """Write one attempt's record, for ``run_id`` and its ``part`` (``main``, ``director``, a
-    video shot). ``reported``: the counts are the provider's own (else estimated).
+    video shot). ``reported``: the counts are the provider's own (else estimated). The budget
+    hold placed before the call (``hold_id``, or the hold of the same run, part and attempt)
+    ends in the same transaction (its actual cost now counts instead), and the budgets it
+    falls under are checked for alerts once it commits.
 
     A token record (``unit`` token) counts tokens and has no ``quantity``; a per-second or
     per-clip record has its ``quantity`` (seconds of video, clips). ``cost`` defaults to the
@@ -190,39 +199,73 @@ def cost_record_create(
         amount = cost_for(provider, model, input_tokens, output_tokens)
     else:
         amount = cost_for_quantity(price_for(provider, model, unit=unit), quantity)
-    return CostRecord.objects.create(
-        user_id=user_id,
-        project_id=project_id,
-        provider=provider,
-        model=model[:120],
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cost=amount,
-        reported=reported,
-        run_id=_run_key(run_id),
-        part=part[:64],
-        unit=unit,
-        quantity=quantity,
-        attempt=attempt,
-        outcome=outcome,
-        error_kind=error_kind,
-    )
+    with transaction.atomic():
+        record = CostRecord.objects.create(
+            user_id=user_id,
+            project_id=project_id,
+            provider=provider,
+            model=model[:120],
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost=amount,
+            reported=reported,
+            run_id=_run_key(run_id),
+            part=part[:64],
+            unit=unit,
+            quantity=quantity,
+            attempt=attempt,
+            outcome=outcome,
+            error_kind=error_kind,
+        )
+        settled = Q(pk=hold_id) if hold_id is not None else Q(pk__in=[])
+        if record.run_id:
+            settled |= Q(run_id=record.run_id, part=record.part, attempt=record.attempt)
+        BudgetHold.objects.filter(settled).delete()
+        if amount > 0:
+            transaction.on_commit(lambda: _alerts_after(record))
+    return record
+
+
+RecordHook = Callable[[CostRecord], object]
+_after_record: list[RecordHook] = []
+
+
+def after_cost_record(hook: RecordHook) -> RecordHook:
+    """Call ``hook(record)`` after each cost record that cost something commits (the budget
+    alerts register here)."""
+    if hook not in _after_record:
+        _after_record.append(hook)
+    return hook
+
+
+def _alerts_after(record: CostRecord) -> None:
+    for hook in list(_after_record):
+        try:
+            hook(record)
+        except Exception:
+            logger.exception("a hook after cost record %s failed", record.pk)
 
 
 acost_record_create = sync_to_async(cost_record_create)
 
 
-def _units() -> Cast:
-    return Cast(Round(F("cost") * Value(Decimal(UNITS_PER_USD))), BigIntegerField())
+def _units(field: str = "cost") -> Cast:
+    return Cast(Round(F(field) * Value(Decimal(UNITS_PER_USD))), BigIntegerField())
 
 
 def _usd(units: int | None) -> Decimal:
     return Decimal(int(units or 0)) / UNITS_PER_USD
 
 
+def exact_sum(rows: QuerySet[Any], field: str) -> Decimal:
+    """The sum of a money ``field`` over ``rows``, to the 1e-8 USD, as whole units (never a
+    floating-point sum): one aggregate."""
+    return _usd(rows.aggregate(units=Sum(_units(field)))["units"])
+
+
 def ledger_total(records: QuerySet[CostRecord]) -> Decimal:
     """What ``records`` cost together, to the 1e-8 USD: one aggregate."""
-    return _usd(records.aggregate(units=Sum(_units()))["units"])
+    return exact_sum(records, "cost")
 
 
 def run_costs_by_part(run_id: Any) -> dict[str, Decimal]:

@@ -26,6 +26,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import Q
 from django.utils import timezone
 
+from generation.costs.budgets import holds_purge
 from generation.runs import conf, control, executions, launch
 from generation.runs.events import Ended, end_without_executor, publish_event, writer_for_loop
 from generation.runs.models import ACTIVE_STATUSES, PartStatus, Run, RunStatus
@@ -176,6 +177,10 @@ def reap_stale_runs_sync(relaunch: bool = True) -> tuple[list[Ended], list[tuple
         if result is not None:
             logger.warning("run %s was interrupted: its process stopped", run_id)
             ended.append(result)
+    try:
+        holds_purge(now, run_ids=[str(item.run.pk) for item in ended])
+    except Exception:
+        logger.warning("could not end the budget holds of stopped calls", exc_info=True)
     return ended, _overdue_steps(now) if relaunch else []
 
 

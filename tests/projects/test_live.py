@@ -181,3 +181,34 @@ async def test_nothing_is_pushed_for_a_change_that_did_not_commit(
         assert await vic_page.receive_nothing(timeout=0.3)
         assert await ben_dashboard.receive_nothing(timeout=0.3)
     assert not await Membership.objects.filter(user=team["ben"]).aexists()
+
+
+async def test_a_budget_alert_appears_live_for_the_owner_only(team, connect):
+    from decimal import Decimal
+
+    from generation.costs.models import Budget
+    from generation.costs.services import cost_record_create
+
+    project = team["project"]
+    await sync_to_async(Budget.objects.create)(
+        scope=Budget.Scope.PROJECT, project=project, limit_usd=Decimal("1"), name="Harbour cap"
+    )
+    async with (
+        connect(team["ada"], "/ws/dashboard/") as ada_dashboard,
+        connect(team["ada"], f"/ws/projects/{project.pk}/") as ada_project,
+        connect(team["vic"], f"/ws/projects/{project.pk}/") as vic_project,
+    ):
+        await ada_dashboard.receive_from()
+        await ada_project.receive_from()
+        await vic_project.receive_from()
+        await sync_to_async(cost_record_create)(
+            provider="openai",
+            model="gpt-4o-mini",
+            outcome="succeeded",
+            cost=Decimal("0.5"),
+            project_id=project.pk,
+        )
+        alert = "Budget “Harbour cap” is 50 % spent"
+        assert alert in await _until(ada_dashboard, 'id="dashboard-notices"')
+        assert alert in await _until(ada_project, 'id="project-alerts"')
+        assert alert not in await _until(vic_project, 'id="project-alerts"')

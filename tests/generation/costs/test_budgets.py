@@ -20,7 +20,7 @@ from django.test import Client
 from generation.chain.fallback import (
     AttemptStarted,
     Ledger,
-    budget_refusal,
+    budget_hold,
     stream_with_fallback,
 )
 from generation.costs.budgets import (
@@ -124,7 +124,8 @@ def test_project_budget_counts_its_project_only(make_project):
         == str(exc)
         == (
             "budget “Launch film daily” would be exceeded: 0.45 USD spent today "
-            "(UTC) of its 0.50 USD limit, and this openai call may cost up to 0.06 USD"
+            "(UTC) of its 0.50 USD limit (0.05 USD left), and this openai call may cost up "
+            "to 0.06 USD"
         )
     )
     assert refused(project_id=other.pk, expected_cost=Decimal("1")) is None
@@ -417,16 +418,18 @@ async def test_the_chain_sees_a_refusal_as_a_quota_error(make_project):
     await asyncio.to_thread(budget, "0.00005", project=project, name="Launch film daily")
     ledger = Ledger(project_id=project.pk, run_id="run-refused")
 
-    error = await budget_refusal(ledger, "openai", "gpt-4o-mini", PROMPT)
+    hold, error = await budget_hold(ledger, "openai", "gpt-4o-mini", PROMPT)
 
+    assert hold is None
     assert isinstance(error, ProviderError)
     assert not isinstance(error, BudgetExceeded)
     assert (error.kind, error.retryable, error.provider) == (ErrorKind.QUOTA, False, "openai")
     assert str(error) == (
         "openai: quota: budget “Launch film daily” would be exceeded: 0.00 USD spent today "
-        f"(UTC) of its 0.00005 USD limit, and this openai call may cost up to {PROMPT_COST} USD"
+        "(UTC) of its 0.00005 USD limit (0.00005 USD left), and this openai call may cost up "
+        f"to {PROMPT_COST} USD"
     )
-    assert await budget_refusal(ledger, "ollama", "llama3.2", PROMPT) is None
+    assert await budget_hold(ledger, "ollama", "llama3.2", PROMPT) == (None, None)
 
 
 @transactional
@@ -508,7 +511,8 @@ async def test_a_budget_lets_the_call_that_fits_then_refuses_the_next(
     assert error.message == (
         "no provider may be called within the spending budgets: openai: quota: budget "
         f"“Launch film daily” would be exceeded: {REPLY_COST} USD spent today (UTC) of its "
-        f"{PROMPT_COST} USD limit, and this openai call may cost up to {PROMPT_COST} USD"
+        f"{PROMPT_COST} USD limit ({PROMPT_COST - REPLY_COST} USD left), and this openai call "
+        f"may cost up to {PROMPT_COST} USD"
     )
     assert [a.outcome for a in stream.attempts] == ["skipped"]
 
