@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 from aura_site.api_errors import correlation_id
 from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
-from generation.runs.api import sse_response, start_run
+from generation.runs.api import QuoteOut, quote_out, sse_response, start_run
 from generation.runs.models import Run, RunPart
 from roundtable import selectors
 from roundtable.agents import AGENTS
@@ -197,17 +197,27 @@ def session_out(session: Session) -> dict[str, Any]:
     }
 
 
-async def _start(request: HttpRequest, body: RoundtableRequest) -> Run:
+def _prepare(request: HttpRequest, body: RoundtableRequest) -> SessionDraft:
     user = _caller(request)
     data = body.model_dump()
     data["agents"] = {key: value for key, value in (data.get("agents") or {}).items()}
+    project, _ = project_for_user(user, data["project"], minimum=Role.EDITOR)
+    return session_prepare(user, project, data, correlation_id=correlation_id(request))
+
+
+@router.post(
+    "/roundtables/quote", response={200: QuoteOut}, summary="What a roundtable session would cost"
+)
+async def roundtable_quote(request: HttpRequest, body: RoundtableRequest) -> Any:
+    return quote_out((await sync_to_async(_prepare)(request, body)).draft)
+
+
+async def _start(request: HttpRequest, body: RoundtableRequest) -> Run:
     prepared: list[SessionDraft] = []
 
     def prepare() -> Any:
-        project, _ = project_for_user(user, data["project"], minimum=Role.EDITOR)
-        item = session_prepare(user, project, data, correlation_id=correlation_id(request))
-        prepared.append(item)
-        return item.draft
+        prepared.append(_prepare(request, body))
+        return prepared[0].draft
 
     def with_run(run: Run) -> None:
         session_create_for(prepared[0])(run)

@@ -63,6 +63,7 @@ def run_event_fields(run: Run) -> dict[str, Any]:
         "session_id": run.input.get("session_id"),
         "agents": [agent.key for agent in AGENTS],
         "expected_cost": str(run.expected_cost),
+        "cost_ceiling": str(run.cost_ceiling),
     }
 
 

@@ -55,6 +55,8 @@ ANALYSIS_MAX_TOKENS = 600
 JUDGE_MAX_TOKENS = 200
 DEBATE_MAX_TOKENS = 320
 SYNTHESIS_MAX_TOKENS = 900
+SHOTS_MAX_TOKENS = 2400
+"""A shot list's ceiling: its request asks for less when the shots are fewer."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -561,7 +563,7 @@ def shots_request(brief: Mapping[str, Any], synthesis: str) -> CompletionRequest
     return _request(
         system,
         user,
-        max_tokens=min(2400, 300 + 110 * count),
+        max_tokens=min(SHOTS_MAX_TOKENS, 300 + 110 * count),
         temperature=0.4,
         metadata={
             "purpose": SHOTS_PURPOSE,

@@ -20,6 +20,7 @@ from django.utils import timezone
 from aura_site.projects import live
 from aura_site.projects.models import Activity, Character, Location, Project, Series
 from generation.chain.policy import NoProviderAvailable, ProviderChoice, provider_choose
+from generation.costs.budgets import chain_ceiling
 from generation.costs.services import cost_from_quote, price_for
 from generation.costs.tokens import estimate_tokens
 from generation.runs.models import Run
@@ -27,7 +28,15 @@ from generation.runs.services import RunDraft, run_create, run_prepare
 from roundtable.agents import AGENT_KEYS
 from roundtable.models import DebateMode, Session, SessionStatus
 from roundtable.norms import NORMS
-from roundtable.prompts import analysis_request, brief_build
+from roundtable.prompts import (
+    ANALYSIS_MAX_TOKENS,
+    DEBATE_MAX_TOKENS,
+    JUDGE_MAX_TOKENS,
+    SHOTS_MAX_TOKENS,
+    SYNTHESIS_MAX_TOKENS,
+    analysis_request,
+    brief_build,
+)
 
 KIND = "roundtable"
 BRIEF_MIN, BRIEF_MAX = 10, 5000
@@ -36,6 +45,13 @@ DURATION_MIN, DURATION_MAX = 5, 600
 # What each later part reads and writes, in tokens, for the quote (the analyses it reads are
 # not written yet when the session is priced).
 ANALYSIS_TOKENS = 350
+MAX_OUTPUT = {
+    "judge": JUDGE_MAX_TOKENS,
+    "debate": 2 * DEBATE_MAX_TOKENS,
+    "synthesis": SYNTHESIS_MAX_TOKENS,
+    "shots": SHOTS_MAX_TOKENS,
+}
+"""The output each later part may reach (the debate: a question and an answer)."""
 LATER_PARTS = {
     # part: (input tokens beyond the brief's prompt, output tokens)
     "judge": (5 * ANALYSIS_TOKENS, 80),
@@ -53,6 +69,9 @@ class Quote:
     expected: Decimal
     low: Decimal
     high: Decimal
+    ceiling: Decimal = Decimal(0)
+    """The most the session may spend: each call's maximum output on every provider of its
+    chain."""
 
     @property
     def is_range(self) -> bool:
@@ -180,7 +199,7 @@ def _choice_input(choice: ProviderChoice, model: str) -> dict[str, str]:
 def session_quote(brief: dict[str, Any], choices: dict[str, ProviderChoice], debate: str) -> Quote:
     """The session's expected cost: five analyses, the judge and the debate (unless debate is
     ``never``), the synthesis and the shot list, at each part's provider's prices."""
-    expected = low = high = Decimal("0")
+    expected = low = high = ceiling = Decimal("0")
     prompt_tokens = estimate_tokens(
         "\n".join(
             [analysis_request(brief, "director").system]
@@ -207,7 +226,9 @@ def session_quote(brief: dict[str, Any], choices: dict[str, ProviderChoice], deb
         expected += costs[0]
         low += min(costs)
         high += max(costs)
-    return Quote(expected, low, high)
+        most = MAX_OUTPUT.get(part, ANALYSIS_MAX_TOKENS)
+        ceiling += chain_ceiling(list(choice.chain), choice.model, tokens_in, most)
+    return Quote(expected, low, high, max(ceiling, high))
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +274,7 @@ def session_prepare(
         model=default.model,
         expected_tokens=5 * ANALYSIS_TOKENS + sum(out for _, out in LATER_PARTS.values()),
         expected_cost=quote.expected,
+        cost_ceiling=quote.ceiling,
         correlation_id=correlation_id,
     )
     return SessionDraft(draft, {**cleaned, "world": world}, quote)

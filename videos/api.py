@@ -18,7 +18,7 @@ from aura_site.api_errors import correlation_id
 from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
 from generation.runs import launch
-from generation.runs.api import start_run
+from generation.runs.api import QuoteOut, quote_out, start_run
 from generation.runs.models import Run
 from generation.runs.services import run_cancel, run_wait_ended
 from videos import selectors
@@ -192,16 +192,24 @@ async def video_model_list(request: HttpRequest) -> Any:
     return [model.as_dict() for model in models]
 
 
-async def _start(request: HttpRequest, body: VideoJobRequest) -> Run:
+def _prepare(request: HttpRequest, body: VideoJobRequest) -> JobDraft:
     user = _caller(request)
     data = body.model_dump()
+    project, _ = project_for_user(user, data["project"], minimum=Role.EDITOR)
+    return job_prepare(user, project, data, correlation_id=correlation_id(request))
+
+
+@router.post("/videos/quote", response={200: QuoteOut}, summary="What a video job would cost")
+async def video_quote(request: HttpRequest, body: VideoJobRequest) -> Any:
+    return quote_out((await sync_to_async(_prepare)(request, body)).draft)
+
+
+async def _start(request: HttpRequest, body: VideoJobRequest) -> Run:
     prepared: list[JobDraft] = []
 
     def prepare() -> Any:
-        project, _ = project_for_user(user, data["project"], minimum=Role.EDITOR)
-        item = job_prepare(user, project, data, correlation_id=correlation_id(request))
-        prepared.append(item)
-        return item.draft
+        prepared.append(_prepare(request, body))
+        return prepared[0].draft
 
     def with_run(run: Run) -> None:
         job_create_for(prepared[0])(run)

@@ -599,6 +599,7 @@ def run_event_fields(run: Run) -> dict[str, Any]:
         "model": run.input.get("model", ""),
         "candidates": [c["name"] for c in candidates],
         "expected_cost": str(run.expected_cost),
+        "cost_ceiling": str(run.cost_ceiling),
     }
 
 

@@ -225,9 +225,15 @@ def job_prepare(
         provider=first.provider if first else chosen.provider,
         model=first.name if first else chosen.name,
         expected_cost=Decimal(first.expected_cost) if first else Decimal(0),
+        cost_ceiling=plan_ceiling(job_plan_),
         correlation_id=correlation_id,
     )
     return JobDraft(draft, cleaned, job_plan_)
+
+
+def plan_ceiling(job_plan_: Plan) -> Decimal:
+    """The most a job may spend: the clip price of every candidate of its chain."""
+    return sum((Decimal(c.expected_cost) for c in job_plan_.candidates), Decimal(0))
 
 
 def job_create_for(prepared: JobDraft) -> Any:

@@ -32,7 +32,7 @@ from videos.catalogue import VideoModel, models_by_category, video_models
 from videos.coordinator import Plan
 from videos.forms import VideoJobForm
 from videos.models import VideoJob
-from videos.services import job_input_clean, job_plan, job_prepare, job_start
+from videos.services import job_input_clean, job_plan, job_prepare, job_start, plan_ceiling
 from videos.storage import videos_storage
 
 CHUNK = 256 * 1024
@@ -157,6 +157,7 @@ def _quote_of(
         "first": first,
         "later": plan.candidates[1:],
         "expected": Decimal(first.expected_cost) if first else None,
+        "ceiling": plan_ceiling(plan) if first else None,
         "duration": first.duration_seconds if first else None,
     }
 

@@ -59,6 +59,7 @@ __all__ = [
     "budget_standing",
     "budgets_applicable",
     "call_expected_cost",
+    "chain_ceiling",
     "hold_release",
     "holds_purge",
     "period_bounds",
@@ -255,6 +256,23 @@ def call_expected_cost(
     """The most a call should cost: its (estimated) input tokens and all of the output tokens
     it may produce."""
     return _expected(price_for(provider, model, unit=Unit.TOKEN), input_tokens, max_output_tokens)
+
+
+def chain_ceiling(
+    chain: list[str], model: str, input_tokens: int, max_output_tokens: int
+) -> Decimal:
+    """The most one call on ``chain`` may cost: every provider of the chain tried in turn,
+    each producing all ``max_output_tokens`` (``model`` on the first, each one's default on
+    the fallbacks)."""
+    return sum(
+        (
+            call_expected_cost(
+                alias, model if position == 0 else "", input_tokens, max_output_tokens
+            )
+            for position, alias in enumerate(chain)
+        ),
+        Decimal(0),
+    )
 
 
 def budget_check_call(

@@ -80,6 +80,7 @@ class RunOut(Schema):
     cost: Decimal
     expected_tokens: int
     expected_cost: Decimal
+    cost_ceiling: Decimal
     tokens_per_second: float
     timings: TimingsOut
     error: RunErrorOut | None
@@ -87,6 +88,25 @@ class RunOut(Schema):
     parts: list[PartOut]
     last_seq: int
     correlation_id: str
+
+
+class QuoteOut(Schema):
+    expected_cost: Decimal
+    cost_ceiling: Decimal
+    currency: str
+    provider: str
+    model: str
+
+
+def quote_out(draft: RunDraft) -> dict[str, Any]:
+    """A prepared run's quote: its expected cost and the most its chains may spend."""
+    return {
+        "expected_cost": draft.expected_cost,
+        "cost_ceiling": draft.cost_ceiling,
+        "currency": "USD",
+        "provider": draft.provider,
+        "model": draft.model,
+    }
 
 
 def _caller(request: HttpRequest) -> Any:
@@ -114,6 +134,7 @@ def run_state(run_id: UUID | str) -> dict[str, Any]:
         "cost": run.cost,
         "expected_tokens": run.expected_tokens,
         "expected_cost": run.expected_cost,
+        "cost_ceiling": run.cost_ceiling,
         "tokens_per_second": run.tokens_per_second,
         "timings": {
             "queued_at": run.queued_at,

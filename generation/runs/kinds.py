@@ -123,6 +123,7 @@ def default_run_event_fields(run: Run) -> dict[str, Any]:
         "model": run.model,
         "expected_tokens": run.expected_tokens,
         "expected_cost": str(run.expected_cost),
+        "cost_ceiling": str(run.cost_ceiling),
     }
 
 

@@ -69,6 +69,12 @@ class Run(models.Model):
     cost = models.DecimalField(max_digits=16, decimal_places=8, default=Decimal("0"))
     expected_tokens = models.PositiveIntegerField(default=0)
     expected_cost = models.DecimalField(max_digits=16, decimal_places=8, default=Decimal("0"))
+    cost_ceiling = models.DecimalField(
+        max_digits=16,
+        decimal_places=8,
+        default=Decimal("0"),
+        help_text="The quote's upper bound: the most the run's chains may spend.",
+    )
     result = models.JSONField(default=dict, blank=True, help_text="Extra fields of `done`.")
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

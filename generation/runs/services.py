@@ -95,6 +95,8 @@ class RunDraft:
     expected_tokens: int = 0
     expected_cost: Decimal = Decimal("0")
     correlation_id: str = ""
+    cost_ceiling: Decimal = Decimal("0")
+    """The most the run may spend: every call's upper bound on every provider of its chain."""
 
 
 def run_prepare(
@@ -109,6 +111,7 @@ def run_prepare(
     expected_tokens: int = 0,
     expected_cost: Decimal = Decimal("0"),
     correlation_id: str = "",
+    cost_ceiling: Decimal | None = None,
 ) -> RunDraft:
     spec_for(kind)
     return RunDraft(
@@ -122,6 +125,7 @@ def run_prepare(
         expected_tokens,
         expected_cost,
         correlation_id[:64],
+        max(expected_cost, cost_ceiling if cost_ceiling is not None else expected_cost),
     )
 
 
@@ -148,6 +152,7 @@ def run_create(draft: RunDraft, *, with_run: Callable[[Run], None] | None = None
             model=draft.model,
             expected_tokens=draft.expected_tokens,
             expected_cost=draft.expected_cost,
+            cost_ceiling=draft.cost_ceiling,
             correlation_id=draft.correlation_id,
             heartbeat_at=now,
             worker_id=executions.worker_id() if settings.AURA_RUNNER == "inline" else "",

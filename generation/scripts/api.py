@@ -4,19 +4,29 @@ script with its versions (``GET /api/v1/scripts/{script_id}``)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field, StringConstraints
 
 from aura_site.api_errors import ApiError, correlation_id
-from generation.runs.api import RunOut, run_finished, sse_response, start_run
+from generation.runs.api import (
+    QuoteOut,
+    RunOut,
+    quote_out,
+    run_finished,
+    sse_response,
+    start_run,
+)
 from generation.runs.models import Run
+from generation.runs.services import RunDraft
 from generation.scripts import selectors
 from generation.scripts.launch import GenerationRefused, script_run_prepare
 from generation.scripts.models import Script, ScriptVersion
@@ -50,23 +60,27 @@ class ScriptRequest(Schema):
     model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
 
 
-async def _start(request: HttpRequest, body: ScriptRequest) -> Run:
+def _prepare(request: HttpRequest, body: ScriptRequest) -> RunDraft:
     user = request.auth  # type: ignore[attr-defined]
-    data = body.model_dump()
+    try:
+        return script_run_prepare(user, body.model_dump(), correlation_id=correlation_id(request))
+    except GenerationRefused as exc:
+        unknown = "Unknown provider" in exc.message
+        raise ApiError(
+            400 if unknown else 503,
+            "invalid_provider" if unknown else "no_provider",
+            exc.message,
+            details=[{"field": "provider", "message": exc.message, "type": "invalid"}],
+        ) from None
 
-    def prepare() -> Any:
-        try:
-            return script_run_prepare(user, data, correlation_id=correlation_id(request))
-        except GenerationRefused as exc:
-            unknown = "Unknown provider" in exc.message
-            raise ApiError(
-                400 if unknown else 503,
-                "invalid_provider" if unknown else "no_provider",
-                exc.message,
-                details=[{"field": "provider", "message": exc.message, "type": "invalid"}],
-            ) from None
 
-    return await start_run(prepare)
+async def _start(request: HttpRequest, body: ScriptRequest) -> Run:
+    return await start_run(functools.partial(_prepare, request, body))
+
+
+@router.post("/scripts/quote", response={200: QuoteOut}, summary="What a script run would cost")
+async def script_quote(request: HttpRequest, body: ScriptRequest) -> Any:
+    return quote_out(await sync_to_async(_prepare)(request, body))
 
 
 @router.post(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from aura_site.money import format_usd
 from generation.providers.base import ProviderInfo
 from generation.scripts.constants import (
     DEFAULT_DELIVERY,
@@ -49,6 +50,8 @@ class Guidance:
     expected_output_tokens: int = 0
     expected_input_tokens: int = 0
     expected_cost: Decimal | None = None
+    cost_ceiling: Decimal | None = None
+    """The most the run may spend: each provider of the chain at its maximum output."""
     provider_label: str = ""
     model: str = ""
     template_output: bool = False
@@ -60,6 +63,12 @@ class Guidance:
         if not self.expected_cost:
             return "$0 (free)"
         return f"${self.expected_cost.normalize():f}"
+
+    @property
+    def ceiling_label(self) -> str:
+        if self.cost_ceiling is None or not self.expected_cost:
+            return ""
+        return f"at most {format_usd(self.cost_ceiling)}"
 
     @property
     def ok(self) -> bool:

@@ -18,9 +18,11 @@ from generation.chain.policy import (
     providers_known,
     resolve_chain,
 )
+from generation.costs.budgets import chain_ceiling
 from generation.costs.services import expected_cost
 from generation.costs.tokens import estimate_tokens
 from generation.providers.base import ProviderInfo
+from generation.providers.transport import prompt_estimate
 from generation.runs.models import Run
 from generation.runs.selectors import panel_context, run_snapshot
 from generation.runs.services import RunDraft, RunLimitExceeded, run_create, run_prepare
@@ -95,6 +97,7 @@ def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) 
         duration = 0
     prompt_tokens = 0
     cost: Decimal | None = None
+    ceiling: Decimal | None = None
     if info is not None and duration > 0:
         brief = brief_build(
             topic=str(data.get("topic") or ""),
@@ -115,6 +118,7 @@ def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) 
             input_tokens=prompt_tokens,
             output_tokens=expected_output_tokens(brief["word_budget"]),
         )
+        ceiling = _ceiling(choice, model, request)
     guide = script_guidance(
         dict(data.items()) if hasattr(data, "items") else dict(data),
         key_points,
@@ -122,9 +126,21 @@ def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) 
         expected_cost=cost,
         prompt_tokens=prompt_tokens,
     )
+    guide.cost_ceiling = ceiling
     if choice == "auto" and info is not None:
         guide.provider_label = f"Auto: {info.label} first"
     return guide
+
+
+def _ceiling(choice: str, model: str, request: Any) -> Decimal | None:
+    """The most a run of ``request`` on ``choice``'s chain may spend, or None (no provider)."""
+    try:
+        picked = provider_choose(choice or "auto", model or None)
+    except NoProviderAvailable:
+        return None
+    return chain_ceiling(
+        list(picked.chain), picked.model, prompt_estimate(request), request.max_tokens
+    )
 
 
 def _prompt_of(request: Any) -> str:
@@ -163,6 +179,9 @@ def script_draft(
         expected_tokens=tokens,
         expected_cost=expected_cost(
             choice.provider, choice.model, prompt=_prompt_of(request), output_tokens=tokens
+        ),
+        cost_ceiling=chain_ceiling(
+            list(choice.chain), choice.model, prompt_estimate(request), request.max_tokens
         ),
         correlation_id=correlation_id,
     )

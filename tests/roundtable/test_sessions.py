@@ -13,6 +13,7 @@ import pytest
 
 from generation.costs.models import CostRecord
 from generation.runs.models import Run, RunEvent, RunPart
+from generation.runs.services import run_wait_ended
 from roundtable.agents import AGENT_KEYS
 from roundtable.models import Session
 from tests.api_client import SSE, api_for, parse_sse, read_stream
@@ -68,7 +69,8 @@ async def test_five_agents_stream_at_once_then_debate_synthesis_and_shots(table,
     events = await stream_session(team)
     check_framing(events)
     first = events[0].data
-    assert set(first) == {"run_id", "kind", "session_id", "agents", "expected_cost"}
+    assert set(first) == {"run_id", "kind", "session_id", "agents", "expected_cost", "cost_ceiling"}
+    assert Decimal(first["cost_ceiling"]) >= Decimal(first["expected_cost"])
     assert first["kind"] == "roundtable" and first["agents"] == list(AGENT_KEYS)
     assert Decimal(first["expected_cost"]) > 0
 
@@ -328,3 +330,22 @@ async def test_a_viewer_joining_mid_session_sees_every_card_so_far_then_the_rest
     verbs = [a.verb async for a in Activity.objects.filter(project=team.project).order_by("id")]
     assert any(verb.startswith("started the roundtable") for verb in verbs)
     assert any(verb.startswith("finished the roundtable") for verb in verbs)
+
+
+async def test_a_quote_of_the_session_before_it_starts(table, team):
+    client = await api_for(team.editor)
+    quote = await client.post("/api/v1/roundtables/quote", body(team))
+    assert quote.status_code == 200, quote.content
+    figures = quote.json()
+    expected, ceiling = Decimal(figures["expected_cost"]), Decimal(figures["cost_ceiling"])
+    assert 0 < expected < ceiling
+    assert not await Session.objects.aexists()
+    assert (
+        await client.post("/api/v1/roundtables/quote", body(team, brief="short"))
+    ).status_code == 400
+    started = (await client.post("/api/v1/roundtables", body(team))).json()
+    assert Decimal(started["expected_cost"]) == expected
+    session = await Session.objects.select_related("run").aget(pk=started["id"])
+    assert session.run is not None
+    assert session.run.cost_ceiling == ceiling
+    await run_wait_ended(session.run.pk, 60)

@@ -49,6 +49,7 @@ async def test_events_are_numbered_without_gaps_and_chunks_make_the_text(fake_op
         "model",
         "expected_tokens",
         "expected_cost",
+        "cost_ceiling",
     }
     assert [n for n in names if n in ("done", "cancelled", "error")] == ["done"]
     assert names[-1] == "done"

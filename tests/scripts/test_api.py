@@ -52,6 +52,7 @@ async def test_stream_sends_numbered_events_and_ends_after_the_terminal_one(answ
         "model",
         "expected_tokens",
         "expected_cost",
+        "cost_ceiling",
     }
     assert events[0].data["kind"] == "script"
     assert [e.event for e in events].count("done") == 1
@@ -158,3 +159,26 @@ async def test_streaming_disabled_still_streams_valid_sse(answering, team, setti
     assert len(chunks) == 1 and chunks[0].data["content"] == events[-1].data["text"] == answering
     run = await Run.objects.aget(pk=events[0].data["run_id"])
     assert run.attempts[0]["streaming"] is False
+
+
+async def test_a_quote_names_the_expected_cost_and_the_most_the_chain_may_spend(answering, team):
+    from decimal import Decimal
+
+    editor = await api_for(team.editor)
+    quote = await editor.post("/api/v1/scripts/quote", body(team))
+    assert quote.status_code == 200, quote.content
+    figures = quote.json()
+    expected, ceiling = Decimal(figures["expected_cost"]), Decimal(figures["cost_ceiling"])
+    assert 0 < expected < ceiling  # the ceiling counts every token the call may produce
+    assert (figures["provider"], figures["currency"]) == ("openai", "USD")
+    offline = await editor.post("/api/v1/scripts/quote", body(team, provider="rulebased"))
+    assert Decimal(offline.json()["expected_cost"]) == Decimal(offline.json()["cost_ceiling"]) == 0
+    assert not await Run.objects.aexists()
+    assert (await editor.post("/api/v1/scripts/quote", body(team, topic="ab"))).status_code == 400
+    viewer = await api_for(team.viewer)
+    assert (await viewer.post("/api/v1/scripts/quote", body(team))).status_code in (403, 404)
+
+    finished = await editor.post("/api/v1/scripts", body(team))
+    assert finished.status_code == 200, finished.content
+    assert Decimal(finished.json()["expected_cost"]) == expected
+    assert Decimal(finished.json()["cost_ceiling"]) == ceiling

@@ -282,3 +282,38 @@ def test_the_admin_tests_a_video_providers_key_with_a_real_call(settings: Any) -
     configure_videos(settings)
     with pytest.raises(KeyTestFailed, match="RUNWAY_API_KEY"):
         credential_test("runway")
+
+
+async def test_a_quote_prices_the_chain_before_anything_starts(settings: Any, team: Any) -> None:
+    configure_videos(
+        settings,
+        neura={"base_url": "http://127.0.0.1:9"},
+        runway={"api_key": "key_test"},
+        huggingface={"api_key": "hf_test"},
+    )
+    editor = await api_for(team.editor)
+    quote = await editor.post("/api/v1/videos/quote", body(team, duration_seconds=5))
+    assert quote.status_code == 200, quote.content
+    figures = quote.json()
+    # The custom server is free; if it fails the free models follow, each priced per clip.
+    assert float(figures["expected_cost"]) == 0
+    assert figures["cost_ceiling"] == "0.80000000"  # HunyuanVideo, CogVideoX and LTX-Video
+    assert (figures["currency"], figures["provider"]) == ("USD", "neura")
+    premium = await editor.post(
+        "/api/v1/videos/quote", body(team, model="runway", duration_seconds=5)
+    )
+    assert premium.json()["expected_cost"] == premium.json()["cost_ceiling"] == "0.60000000"
+    assert not await VideoJob.objects.aexists()
+
+    viewer = await api_for(team.viewer)
+    assert (await viewer.post("/api/v1/videos/quote", body(team))).status_code == 403
+    bad = await editor.post("/api/v1/videos/quote", body(team, prompt="ab"))
+    assert bad.status_code == 400
+
+    configure_videos(settings, neura={"base_url": "http://127.0.0.1:9"})
+    started = await editor.post("/api/v1/videos", body(team, duration_seconds=5))
+    assert started.status_code == 202, started.content
+    job = await VideoJob.objects.select_related("run").aget()
+    assert job.run is not None
+    assert (job.run.expected_cost, job.run.cost_ceiling) == (0, 0)
+    await run_wait_ended(job.run.pk, 30)
