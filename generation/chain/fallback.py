@@ -97,6 +97,7 @@ class Ledger:
     run_id: str = ""
     part: str = ""
     """The run part the calls belong to (``main``, an agent's key, ...)."""
+    correlation_id: str = ""
 
 
 async def budget_hold(
@@ -494,6 +495,7 @@ class FallbackStream:
                 attempt=attempt.number,
                 error_kind=attempt.error_kind,
                 hold_id=hold,
+                correlation_id=self.ledger.correlation_id,
             )
         except Exception:
             logger.exception("could not write the cost record of %s", attempt.provider)

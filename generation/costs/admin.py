@@ -54,6 +54,7 @@ class CostRecordAdmin(admin.ModelAdmin):
         "run_id",
         "part",
         "attempt",
+        "correlation_id",
     )
     list_filter = (
         "provider",
@@ -63,7 +64,7 @@ class CostRecordAdmin(admin.ModelAdmin):
         "outcome",
         ("created_at", admin.DateFieldListFilter),
     )
-    search_fields = ("run_id", "part", "model", "provider")
+    search_fields = ("run_id", "correlation_id", "part", "model", "provider")
     date_hierarchy = "created_at"
     list_select_related = ("user", "project")
 

@@ -187,6 +187,12 @@ class CostRecord(models.Model):
     attempt = models.PositiveIntegerField(default=1)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     error_kind = models.CharField(max_length=40, blank=True)
+    correlation_id = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="The run's correlation id, as quoted to people beside an error.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -176,6 +176,7 @@ def cost_record_create(
     attempt: int = 1,
     error_kind: str = "",
     hold_id: int | None = None,
+    correlation_id: str = "",
 ) -> CostRecord:
     """Write one attempt's record, for ``run_id`` and its ``part`` (``main``, ``director``, a
     video shot). ``reported``: the counts are the provider's own (else estimated). The budget
@@ -216,6 +217,7 @@ def cost_record_create(
             attempt=attempt,
             outcome=outcome,
             error_kind=error_kind,
+            correlation_id=correlation_id[:64],
         )
         settled = Q(pk=hold_id) if hold_id is not None else Q(pk__in=[])
         if record.run_id:

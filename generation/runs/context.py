@@ -607,6 +607,7 @@ class RunContext:
             project_id=self.run.project_id,
             run_id=str(self.run.pk),
             part=part,
+            correlation_id=self.run.correlation_id,
         )
 
     # ---- totals ------------------------------------------------------------------------------

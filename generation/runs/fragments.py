@@ -44,6 +44,8 @@ class Metrics:
     duration_ms: int | None = None
     error_code: str = ""
     error_message: str = ""
+    correlation_id: str = ""
+    """Quoted to people beside an error, so staff can find the run and its cost records."""
 
     @property
     def active(self) -> bool:
@@ -94,6 +96,7 @@ def metrics_of(run: Run) -> Metrics:
         duration_ms=run.duration_ms if not run.is_active else None,
         error_code=run.error_code,
         error_message=run.error_message,
+        correlation_id=run.correlation_id,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -153,7 +154,7 @@ def run_create(draft: RunDraft, *, with_run: Callable[[Run], None] | None = None
             expected_tokens=draft.expected_tokens,
             expected_cost=draft.expected_cost,
             cost_ceiling=draft.cost_ceiling,
-            correlation_id=draft.correlation_id,
+            correlation_id=draft.correlation_id or uuid.uuid4().hex,
             heartbeat_at=now,
             worker_id=executions.worker_id() if settings.AURA_RUNNER == "inline" else "",
             wake_at=now if spec.mode == "steps" else None,

@@ -262,6 +262,7 @@ def _commit(
                 quantity=charge.quantity,
                 attempt=charge.attempt,
                 error_kind=charge.error_kind,
+                correlation_id=ctx.run.correlation_id,
             )
         if terminal is not None:
             run_ended(ctx.run.pk, ctx.run.kind, status)

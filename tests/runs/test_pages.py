@@ -43,3 +43,22 @@ def test_the_run_page_shows_the_text_so_far_escaped_and_connects_live(team):
     editor_page = client_for(team.editor).get(f"/runs/{run.pk}/").content.decode()
     assert 'data-testid="run-cancel"' in editor_page
     assert client_for(team.outsider).get(f"/runs/{run.pk}/").status_code == 404
+
+
+def test_a_failed_run_quotes_its_correlation_id_beside_the_error(team):
+    run = running_run(team)
+    Run.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED,
+        error_code="unavailable",
+        error_message="OpenAI stopped (server error).",
+        correlation_id="c0ffee1234abcd",
+    )
+    RunEvent.objects.create(
+        run=run,
+        seq=3,
+        event="error",
+        data={"code": "unavailable", "message": "OpenAI stopped (server error)."},
+    )
+    body = client_for(team.viewer).get(f"/runs/{run.pk}/").content.decode()
+    assert "OpenAI stopped (server error)." in body
+    assert '<code data-testid="run-correlation">c0ffee1234abcd</code>' in body

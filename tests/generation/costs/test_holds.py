@@ -376,3 +376,22 @@ def test_the_alert_shows_on_the_owners_dashboard_and_can_be_dismissed(
     notice.refresh_from_db()
     assert notice.dismissed_at is not None
     assert "is 75 % spent" not in page.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_staff_find_cost_records_by_the_correlation_id_quoted_to_people(make_user):
+    staff = make_user("sam", is_staff=True, is_superuser=True)
+    cost_record_create(
+        provider="openai",
+        model="gpt-4o-mini",
+        outcome="failed",
+        error_kind="server_error",
+        run_id="run-9",
+        correlation_id="c0ffee1234abcd",
+    )
+    cost_record_create(provider="openai", model="gpt-4o-mini", outcome="succeeded", run_id="x")
+    admin = Client()
+    admin.force_login(staff)
+    page = admin.get("/admin/costs/costrecord/", {"q": "c0ffee1234abcd"}).content.decode()
+    assert "run-9" in page
+    assert "1 result" in page
