@@ -1,12 +1,16 @@
-"""A script version as Markdown, plain text, or SRT-style timed sections."""
+"""A script version as Markdown, plain text, captions (SRT, WebVTT) or a timing sheet (CSV)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 
 from django.utils.text import slugify
 
+from generation.scripts.captions import captions_file, script_cues
 from generation.scripts.models import Script, ScriptVersion
+from generation.scripts.prompt import section_plan
 from generation.scripts.timing import clock, timing_table
 
 
@@ -17,15 +21,14 @@ class Export:
     content: str
 
 
-FORMATS = ("md", "txt", "srt")
-
-
-def _srt_time(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
+FORMATS = ("md", "txt", "srt", "vtt", "csv")
+FORMAT_LABELS = {
+    "md": "Markdown",
+    "txt": "Text",
+    "srt": "Captions (SRT)",
+    "vtt": "Captions (WebVTT)",
+    "csv": "Timing sheet (CSV)",
+}
 
 
 def _header_lines(script: Script, version: ScriptVersion) -> list[str]:
@@ -59,15 +62,37 @@ def export_text(script: Script, version: ScriptVersion) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def export_srt(script: Script, version: ScriptVersion) -> str:
-    cues: list[str] = []
-    for index, row in enumerate(timing_table(version.text, script.words_per_minute), start=1):
-        body = " ".join(row.body.split()) or row.title
-        cues.append(
-            f"{index}\n{_srt_time(row.start_seconds)} --> {_srt_time(row.end_seconds)}\n"
-            f"[{row.title}] {body}\n"
+def export_captions(script: Script, version: ScriptVersion, fmt: str) -> str:
+    rows = timing_table(version.text, script.words_per_minute)
+    return captions_file(script_cues(rows, script.words_per_minute), fmt)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula."""
+    text = str(value)
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+def export_timing_sheet(script: Script, version: ScriptVersion) -> str:
+    rows = timing_table(version.text, script.words_per_minute, section_plan(script.brief))
+    buffer = io.StringIO()
+    sheet = csv.writer(buffer, lineterminator="\r\n")
+    sheet.writerow(["Section", "Start", "End", "Seconds", "Words", "Planned seconds"])
+    for row in rows:
+        sheet.writerow(
+            [
+                _cell(row.title),
+                clock(row.start_seconds),
+                clock(row.end_seconds),
+                f"{row.seconds:.1f}",
+                row.words,
+                "" if row.planned_seconds is None else f"{row.planned_seconds:.0f}",
+            ]
         )
-    return "\n".join(cues)
+    return buffer.getvalue()
 
 
 def script_export(script: Script, version: ScriptVersion, fmt: str) -> Export:
@@ -80,6 +105,16 @@ def script_export(script: Script, version: ScriptVersion, fmt: str) -> Export:
         return Export(f"{stem}.txt", "text/plain; charset=utf-8", export_text(script, version))
     if fmt == "srt":
         return Export(
-            f"{stem}.srt", "application/x-subrip; charset=utf-8", export_srt(script, version)
+            f"{stem}.srt",
+            "application/x-subrip; charset=utf-8",
+            export_captions(script, version, "srt"),
+        )
+    if fmt == "vtt":
+        return Export(
+            f"{stem}.vtt", "text/vtt; charset=utf-8", export_captions(script, version, "vtt")
+        )
+    if fmt == "csv":
+        return Export(
+            f"{stem}-timing.csv", "text/csv; charset=utf-8", export_timing_sheet(script, version)
         )
     raise ValueError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")

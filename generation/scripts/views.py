@@ -27,7 +27,7 @@ from generation.scripts.constants import (
     TOPIC_MAX_CHARS,
 )
 from generation.scripts.diff import diff_versions
-from generation.scripts.exports import FORMATS, script_export
+from generation.scripts.exports import FORMAT_LABELS, FORMATS, script_export
 from generation.scripts.forms import (
     PRIORITY_CHOICES,
     CompareForm,
@@ -194,7 +194,7 @@ def _script_context(
             }
         ),
         "unfinished": unfinished,
-        "formats": FORMATS,
+        "formats": FORMAT_LABELS.items(),
     }
 
 

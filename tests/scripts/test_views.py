@@ -245,7 +245,12 @@ def test_script_page_edit_compare_and_exports(team: Any) -> None:
     assert "[0:00] Hook" in txt and "## " not in txt
     srt = export("srt").content.decode()
     assert srt.startswith("1\n00:00:00,000 --> 00:00:0")
-    assert "\n\n2\n" in srt and "[Body] Use a tripod." in srt
+    assert "Use a tripod." in srt and "[Body]" not in srt and "Hook" not in srt
+    assert export("vtt").content.decode().startswith("WEBVTT\n")
+    sheet = export("csv")
+    assert sheet["Content-Disposition"].endswith('-v2-timing.csv"')
+    header = sheet.content.decode().splitlines()[0]
+    assert header == "Section,Start,End,Seconds,Words,Planned seconds"
     assert export("pdf").status_code == 404
 
 
