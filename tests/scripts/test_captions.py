@@ -74,8 +74,8 @@ def test_webvtt_holds_the_same_cues() -> None:
     cues = script_cues(timing_table(SCRIPT, WPM), WPM)
     vtt = webvtt.from_string(captions_file(cues, "vtt"))
     srt = pysrt.from_string(captions_file(cues, "srt"))
-    assert [c.text for c in vtt] == [c.text for c in srt] == [c.text for c in cues]
-    assert [(c.start, c.end) for c in vtt] == [
+    assert [c.text for c in vtt.captions] == [c.text for c in srt] == [c.text for c in cues]
+    assert [(c.start, c.end) for c in vtt.captions] == [
         (str(c.start).replace(",", "."), str(c.end).replace(",", ".")) for c in srt
     ]
 
