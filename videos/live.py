@@ -13,6 +13,7 @@ from typing import Any
 from django.template.loader import render_to_string
 
 from generation.runs.models import Run
+from videos.coordinator import attempt_label
 from videos.models import JobStatus, VideoJob
 
 PANEL = "videos/panel.html"
@@ -21,7 +22,7 @@ PANEL = "videos/panel.html"
 def _label_of(run: Run, model: str) -> str:
     for candidate in run.input.get("candidates") or []:
         if candidate.get("name") == model:
-            return f"{candidate['label']} ({candidate['provider_label']})"
+            return attempt_label(candidate)
     return model
 
 
