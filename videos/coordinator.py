@@ -31,6 +31,13 @@ def route(chosen: VideoModel, models: list[VideoModel]) -> list[VideoModel]:
     return [chosen, *free]
 
 
+def attempt_label(candidate: dict[str, Any]) -> str:
+    """How an attempt is named: the model and, when it says more, its provider
+    (``Gen-4 Turbo (Runway)``, but ``Custom video server`` alone)."""
+    label, provider = str(candidate.get("label") or ""), str(candidate.get("provider_label") or "")
+    return label if not provider or provider == label else f"{label} ({provider})"
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A model a job will try, as its steps need it (stored in the run's input, so that a step

@@ -43,7 +43,7 @@ from generation.runs.kinds import DoneInfo, KindSpec, register
 from generation.runs.models import PartStatus, Run, RunStatus
 from generation.runs.stepping import Again, Done, StepContext, StepPart
 from videos import media
-from videos.coordinator import all_failed_message
+from videos.coordinator import all_failed_message, attempt_label
 from videos.models import JobStatus
 from videos.providers.base import (
     Done as ProviderDone,
@@ -138,7 +138,7 @@ async def _begin(ctx: StepContext) -> Again | Done:
     candidate = candidates[index]
     number = int(ctx.state.get("attempts", 0)) + 1
     key = f"attempt-{number}"
-    part = ctx.part(key, f"{candidate['label']} ({candidate['provider_label']})")
+    part = ctx.part(key, attempt_label(candidate))
     part.set(
         status=PartStatus.WAITING,
         provider=candidate["provider"],

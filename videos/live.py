@@ -13,16 +13,31 @@ from typing import Any
 from django.template.loader import render_to_string
 
 from generation.runs.models import Run
+from videos.coordinator import attempt_label
 from videos.models import JobStatus, VideoJob
 
 PANEL = "videos/panel.html"
+ATTEMPT_LABELS = {
+    "waiting": "Submitting",
+    "submitted": "Waiting at the provider",
+    "running": "Rendering",
+    "succeeded": "Made the clip",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
 
 
 def _label_of(run: Run, model: str) -> str:
     for candidate in run.input.get("candidates") or []:
         if candidate.get("name") == model:
-            return f"{candidate['label']} ({candidate['provider_label']})"
+            return attempt_label(candidate)
     return model
+
+
+def job_progress(status: str, percent: int | None) -> dict[str, Any]:
+    """The job's status as its panel shows it: the status, the percent and the label the
+    project's list uses for the same job."""
+    return {"status": status, "percent": percent, "label": JobStatus(status).label}
 
 
 def video_live(view: Any, event: str, data: dict[str, Any], part: str) -> str | None:
@@ -34,23 +49,25 @@ def video_live(view: Any, event: str, data: dict[str, Any], part: str) -> str | 
             "number": data.get("attempt"),
             "label": _label_of(run, str(data.get("model", ""))),
             "status": "waiting",
-            "status_label": "Submitting",
+            "status_label": ATTEMPT_LABELS["waiting"],
         }
         html = render_to_string(f"{PANEL}#attempt_oob", {**context, "attempt": attempt})
         html += render_to_string(
             f"{PANEL}#progress",
-            {**context, "progress": {"status": JobStatus.QUEUED, "percent": None}, "line": ""},
+            {**context, "progress": job_progress(JobStatus.QUEUED, None), "line": ""},
         )
         return html
     if event == "progress":
         percent = data.get("percent")
         status = JobStatus.RUNNING if percent is not None else JobStatus.SUBMITTED
+        shown = "running" if percent is not None else "submitted"
         return render_to_string(
             f"{PANEL}#progress",
             {
                 **context,
-                "progress": {"status": status, "percent": percent},
+                "progress": job_progress(status, percent),
                 "line": str(data.get("message") or ""),
+                "attempt": {"key": part, "status": shown, "status_label": ATTEMPT_LABELS[shown]},
             },
         )
     if event == "attempt_failed":
@@ -59,7 +76,7 @@ def video_live(view: Any, event: str, data: dict[str, Any], part: str) -> str | 
             "number": data.get("attempt"),
             "label": _label_of(run, str(data.get("model", ""))),
             "status": "failed",
-            "status_label": "Failed",
+            "status_label": ATTEMPT_LABELS["failed"],
             "code": data.get("code", ""),
             "reason": data.get("message", ""),
         }
@@ -69,7 +86,7 @@ def video_live(view: Any, event: str, data: dict[str, Any], part: str) -> str | 
             f"{PANEL}#progress",
             {
                 **context,
-                "progress": {"status": JobStatus.QUEUED, "percent": None},
+                "progress": job_progress(JobStatus.QUEUED, None),
                 "line": f"Trying {_label_of(run, str(data.get('to', '')))} next",
             },
         )
@@ -88,14 +105,7 @@ def attempt_rows(snapshot: Any) -> list[dict[str, Any]]:
                 "number": (row.result or {}).get("attempt"),
                 "label": row.label,
                 "status": status,
-                "status_label": {
-                    "waiting": "Submitting",
-                    "submitted": "Waiting at the provider",
-                    "running": "Rendering",
-                    "succeeded": "Made the clip",
-                    "failed": "Failed",
-                    "cancelled": "Cancelled",
-                }.get(status, status),
+                "status_label": ATTEMPT_LABELS.get(status, status),
                 "code": row.error_code,
                 "reason": row.error_message,
                 "cost": row.cost,
@@ -114,7 +124,7 @@ def video_panel_context(snapshot: Any) -> dict[str, Any]:
     return {
         "job": job,
         "attempts": attempt_rows(snapshot),
-        "progress": {"status": status, "percent": percent},
+        "progress": job_progress(status, percent),
         "line": snapshot.stage_label if run.is_active else "",
         "left_out": run.input.get("left_out") or [],
     }
