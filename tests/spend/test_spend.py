@@ -1,6 +1,7 @@
 """Spend: a project's figures by day, product, provider, model and person for a chosen period;
 who sees what (members the totals, owners the detail, outsiders nothing); the ledger as CSV,
-exact to the ledger and safe to open in a spreadsheet."""
+exact to the ledger and safe to open in a spreadsheet; the project page's card with this
+month's spend and the budgets left."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from django.test import Client
 from django.utils import timezone
 
 from aura_site.projects.models import Project, Role
-from generation.costs.models import CostRecord
+from generation.costs.models import Budget, CostRecord
 from generation.costs.services import ledger_total
 from generation.runs.models import Run
 from generation.spend.exports import cell_text
@@ -425,6 +426,44 @@ def test_csv_cells_never_run_as_formulas(studio: Studio, make_user: Callable[...
     assert all(row["project"] == "'@SUM(1+1)" for row in rows)
     assert sum(Decimal(row["cost_usd"]) for row in rows) == APRIL_TOTAL + Decimal("0.6")
     assert cell_text("gpt-4o") == "gpt-4o" and cell_text("") == ""
+
+
+# The project page's card --------------------------------------------------------------------
+
+
+def test_project_page_shows_month_to_date_and_budget_left(studio: Studio) -> None:
+    now = timezone.now()
+    studio.record(user=studio.users["owner"], cost=Decimal("2.5"), created_at=now)
+    studio.record(project=studio.other, cost=Decimal("50"), created_at=now)
+    Budget.objects.create(
+        scope="project", project=studio.project, period="month", limit_usd=Decimal("10")
+    )
+    Budget.objects.create(
+        scope="project",
+        project=studio.project,
+        period="day",
+        provider="openai",
+        limit_usd=Decimal("1"),
+    )
+    Budget.objects.create(
+        scope="project", project=studio.other, period="month", limit_usd=Decimal("3")
+    )
+    Budget.objects.create(scope="global", period="month", limit_usd=Decimal("1000"))
+    html = client(studio.users["viewer"]).get(f"/projects/{studio.project.pk}/").content.decode()
+    card = html.split('<section id="project-spend"')[1].split("</section>")[0]
+    assert 'data-testid="spend-mtd">$2.50<' in card
+    assert "Monthly budget" in card and 'data-testid="budget-left">$7.50<' in card
+    assert "Daily budget, openai only" in card and "Over by $1.50" in card
+    assert card.count('data-testid="budget"') == 2
+    assert f'href="/projects/{studio.project.pk}/spend/"' in card
+
+
+def test_project_page_without_budget_or_spend(make_project: Callable[..., Any]) -> None:
+    project = make_project()
+    owner = project.memberships.get().user
+    html = client(owner).get(f"/projects/{project.pk}/").content.decode()
+    card = html.split('<section id="project-spend"')[1].split("</section>")[0]
+    assert 'data-testid="spend-mtd">$0.00<' in card and "No budget is set" in card
 
 
 def test_records_of_unknown_or_gone_runs_are_other(studio: Studio) -> None:
