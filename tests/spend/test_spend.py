@@ -1,7 +1,7 @@
 """Spend: a project's figures by day, product, provider, model and person for a chosen period;
 who sees what (members the totals, owners the detail, outsiders nothing); the ledger as CSV,
 exact to the ledger and safe to open in a spreadsheet; the project page's card with this
-month's spend and the budgets left."""
+month's spend and the budgets left; staff's spend across projects in the admin."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -464,6 +465,43 @@ def test_project_page_without_budget_or_spend(make_project: Callable[..., Any]) 
     html = client(owner).get(f"/projects/{project.pk}/").content.decode()
     card = html.split('<section id="project-spend"')[1].split("</section>")[0]
     assert 'data-testid="spend-mtd">$0.00<' in card and "No budget is set" in card
+
+
+# Staff, across projects ---------------------------------------------------------------------
+
+
+def test_admin_spend_across_projects(studio: Studio, make_user: Callable[..., Any]) -> None:
+    staff = client(make_user("sam", is_staff=True, is_superuser=True))
+    changelist = staff.get("/admin/costs/costrecord/").content.decode()
+    assert 'href="/admin/spend/"' in changelist
+    response = staff.get(f"/admin/spend/?period={APRIL}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-testid="spend-total">$13.47<' in html
+    for dimension, count in (("day", 30), ("project", 2), ("product", 4), ("provider", 4)):
+        assert _bars(html, dimension) == count == _rows(html, dimension), dimension
+    assert "Harbour film" in html and "Someone else" in html
+    narrowed = staff.get(f"/admin/spend/?period={APRIL}&project={studio.other.pk}").content.decode()
+    assert 'data-testid="spend-total">$9.00<' in narrowed
+
+    rows = _csv(staff.get(f"/admin/spend/ledger.csv?period={APRIL}"))
+    assert len(rows) == 8
+    assert sum(Decimal(row["cost_usd"]) for row in rows) == APRIL_TOTAL + 9
+    assert {row["project"] for row in rows} == {"Harbour film", "Someone else's"}
+
+
+def test_admin_spend_needs_staff_who_may_view_the_ledger(
+    studio: Studio, make_user: Callable[..., Any]
+) -> None:
+    owner = client(studio.users["owner"])
+    response = owner.get("/admin/spend/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    staff_user = make_user("stan", is_staff=True)
+    staff = client(staff_user)
+    assert staff.get("/admin/spend/").status_code == 403
+    assert staff.get("/admin/spend/ledger.csv").status_code == 403
+    staff_user.user_permissions.add(Permission.objects.get(codename="view_costrecord"))
+    assert client(staff_user).get("/admin/spend/").status_code == 200
 
 
 def test_records_of_unknown_or_gone_runs_are_other(studio: Studio) -> None:
