@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "generation.costs",
     "generation.runs",
     "generation.scripts",
+    "generation.spend",
     "roundtable",
     "videos",
 ]

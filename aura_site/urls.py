@@ -36,6 +36,7 @@ def _product_routes() -> list[URLPattern | URLResolver]:
 
 urlpatterns = [
     path("health", views.health, name="health"),
+    path("", include("generation.spend.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("accounts/", include("aura_site.accounts.urls")),

@@ -97,6 +97,8 @@ PAGE_CASES = [
         lambda w: {"role": "editor"},
     ),
     PageCase("remove member", "post", lambda w: f"{_p(w)}/members/{w.target.pk}/remove/", "owner"),
+    PageCase("spend", "get", lambda w: f"{_p(w)}/spend/", "viewer"),
+    PageCase("spend ledger CSV", "get", lambda w: f"{_p(w)}/spend/ledger.csv", "owner"),
 ]
 
 
