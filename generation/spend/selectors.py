@@ -30,7 +30,7 @@ from django.db.models.functions import Cast, Round, TruncDate
 from django.utils import timezone
 
 from aura_site.projects.models import Project
-from generation.costs.budgets import budget_spent, budgets_applicable
+from generation.costs.budgets import budget_standing, budgets_applicable
 from generation.costs.models import Budget, CostRecord
 from generation.costs.services import UNITS_PER_USD, ledger_total
 from generation.runs.models import Run
@@ -411,7 +411,9 @@ class BudgetLeft:
     budget: Budget
     spent: Decimal
     left: Decimal
-    """``limit - spent``; below zero when the budget is overspent."""
+    """``limit - spent - held``; below zero when the budget is overspent."""
+    held: Decimal = Decimal(0)
+    """Set aside for calls under way (their upper bounds)."""
 
     @property
     def title(self) -> str:
@@ -460,8 +462,15 @@ def project_budgets(project: Project, now: datetime.datetime | None = None) -> l
     )
     lines = []
     for budget in [*general, *per_provider]:
-        spent = budget_spent(budget, moment)
-        lines.append(BudgetLeft(budget, spent, budget.limit_usd - spent))
+        standing = budget_standing(budget, moment)
+        lines.append(
+            BudgetLeft(
+                budget,
+                standing.spent,
+                budget.limit_usd - standing.spent - standing.held,
+                standing.held,
+            )
+        )
     return lines
 
 

@@ -458,6 +458,16 @@ def test_project_page_shows_month_to_date_and_budget_left(studio: Studio) -> Non
     assert card.count('data-testid="budget"') == 2
     assert f'href="/projects/{studio.project.pk}/spend/"' in card
 
+    from generation.costs.budgets import budget_reserve
+
+    budget_reserve(
+        user_id=None, project_id=studio.project.pk, provider="anthropic", amount=Decimal("1.25")
+    )
+    html = client(studio.users["viewer"]).get(f"/projects/{studio.project.pk}/").content.decode()
+    card = html.split('<section id="project-spend"')[1].split("</section>")[0]
+    assert 'data-testid="budget-left">$6.25<' in card  # a call under way holds its bound
+    assert "$1.25 held by calls under way" in card
+
 
 def test_project_page_without_budget_or_spend(make_project: Callable[..., Any]) -> None:
     project = make_project()
