@@ -183,11 +183,24 @@ def require_services(services_available: bool) -> None:
         )
 
 
+@pytest.fixture(autouse=True)
+def _logs_kept() -> None:
+    """Keep what each test logs for tests/test_secrets.py (after Django set up its logging)."""
+    from tests import secrets_watch
+
+    secrets_watch.install()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the browser tests last.
+    """Run the browser tests last, and the look for secrets in the suite's logs after them.
 
     Playwright's sync API keeps an event loop running in the main thread for as long as its
     session-wide browser lives; async tests and async fixtures cannot start a loop of their own
     beside it, so every other test runs first.
     """
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("logs_read") is not None,
+            item.get_closest_marker("browser") is not None,
+        )
+    )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from generation.benchmarks.studio import daphne_start, manage, process_stop
+from tests import secrets_watch
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
@@ -60,6 +61,7 @@ class StudioProcess:
 
     def stop(self) -> None:
         process_stop(self.process)
+        secrets_watch.add(self.log())
 
     def log(self) -> str:
         try:

@@ -29,6 +29,7 @@ import pytest
 
 from generation.benchmarks.fake_openai import FakeOpenAIServer
 from generation.benchmarks.studio import ROOT, daphne_start, manage
+from tests import secrets_watch
 from tests.scaleout.conftest import FAILED
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
@@ -103,6 +104,8 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+        for path in self.logs.glob("*.log"):
+            secrets_watch.add(path.read_text(errors="replace"))
 
 
 @pytest.fixture
