@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import re
 import ssl
 import time
 import weakref
@@ -42,6 +43,8 @@ from generation.providers.base import (
 from generation.providers.sse import NDJSONDecoder, SSEDecoder, SSEEvent
 
 MAX_ERROR_BODY = 64 * 1024
+SECRET_OPTION = re.compile(r"key|token|secret|password", re.IGNORECASE)
+"""Options whose values are never shown, even when a provider's error quotes them."""
 RETRY_AFTER_CAP = 3600.0
 
 _decode_json = json.JSONDecoder().raw_decode
@@ -285,6 +288,15 @@ class HTTPProvider(LLMProvider):
     def error(self, kind: ErrorKind, message: str, **extra: Any) -> ProviderError:
         return ProviderError(kind, message, provider=self.alias, **extra)
 
+    def redacted(self, error: ProviderError) -> ProviderError:
+        """``error`` with any of this provider's secrets in its message masked (a provider's
+        error body may quote the key it was sent)."""
+        for name, value in self.options.items():
+            if SECRET_OPTION.search(name) and isinstance(value, str) and len(value) >= 4:
+                error.message = error.message.replace(value, mask_secret(value))
+        error.args = (error.message,)
+        return error
+
     async def health(self) -> bool:
         return self.is_configured()
 
@@ -448,10 +460,12 @@ class HTTPProvider(LLMProvider):
         except (TimeoutError, httpx.HTTPError):
             body = b""
         if response.status_code != 200:
-            raise self.error_from_response(response.status_code, response.headers, body)
+            raise self.redacted(
+                self.error_from_response(response.status_code, response.headers, body)
+            )
         parsed = error_body(body)
         if isinstance(parsed, dict) and "error" in parsed:
-            raise self.error_from_response(500, response.headers, body)
+            raise self.redacted(self.error_from_response(500, response.headers, body))
         raise self.error(
             ErrorKind.UNAVAILABLE,
             f"expected a stream ({', '.join(self.content_types)}) but got "
@@ -514,8 +528,10 @@ class HTTPProvider(LLMProvider):
         except httpx.HTTPError as exc:
             raise self.error(ErrorKind.NETWORK, f"cannot connect: {exc}") from exc
         if response.status_code != 200:
-            raise self.error_from_response(
-                response.status_code, response.headers, response.content[:MAX_ERROR_BODY]
+            raise self.redacted(
+                self.error_from_response(
+                    response.status_code, response.headers, response.content[:MAX_ERROR_BODY]
+                )
             )
         return error_body(response.content)
 

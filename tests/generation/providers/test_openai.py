@@ -361,3 +361,14 @@ async def test_compact_chunks_in_another_field_order_parse_the_same(fake, client
     assert outcome.finish is not None
     assert outcome.finish.usage.output_tokens == 4
     assert outcome.finish.usage.reported is True
+
+
+async def test_a_key_quoted_in_an_error_body_is_masked(fake, client):
+    fake.push(
+        openai_error(401, "Incorrect API key provided: sk-test-1234.", code="invalid_api_key")
+    )
+    outcome = await collect(make(fake, client))
+    assert outcome.error is not None
+    assert outcome.error.kind == ErrorKind.AUTH
+    assert "sk-test-1234" not in str(outcome.error)
+    assert "Incorrect API key provided: sk-…1234." in outcome.error.message
