@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "aura_site.projects",
     "generation",
     "generation.costs",
+    "generation.health",
     "generation.runs",
     "generation.scripts",
     "roundtable",
@@ -227,6 +228,14 @@ AURA_ROUNDTABLE_SYNTHESIS_SECONDS = env_float("AURA_ROUNDTABLE_SYNTHESIS_SECONDS
 AURA_ROUNDTABLE_SESSION_SECONDS = env_float("AURA_ROUNDTABLE_SESSION_SECONDS", 180, minimum=1)
 AURA_CIRCUIT_FAILURES = env_int("AURA_CIRCUIT_FAILURES", 5, minimum=1)
 AURA_CIRCUIT_COOLDOWN_SECONDS = env_float("AURA_CIRCUIT_COOLDOWN_SECONDS", 30, minimum=0)
+# Provider health: the free model-listing call (never a billed one) made for a provider that is
+# set up, at most once per interval (never more often than once a minute), to tell
+# "unreachable" from "no traffic yet"; each call has the timeout to answer.
+AURA_PROVIDER_CHECKS = env_bool("AURA_PROVIDER_CHECKS", True)
+AURA_PROVIDER_CHECK_SECONDS = env_float("AURA_PROVIDER_CHECK_SECONDS", 60, minimum=60)
+AURA_PROVIDER_CHECK_TIMEOUT_SECONDS = env_float(
+    "AURA_PROVIDER_CHECK_TIMEOUT_SECONDS", 3, minimum=0.1
+)
 AURA_FIELD_ENCRYPTION_KEYS = env_list("AURA_FIELD_ENCRYPTION_KEYS", [])
 AURA_AUTO_CHAIN = env_list(
     "AURA_AUTO_CHAIN", ["openai", "anthropic", "gemini", "azure", "ollama", "rulebased"]
