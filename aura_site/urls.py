@@ -40,6 +40,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("accounts/", include("aura_site.accounts.urls")),
     path("runs/", include("generation.runs.urls")),
+    path("providers/", include("generation.health.urls")),
     *_product_routes(),
     path("", include("aura_site.projects.urls")),
 ]
