@@ -34,6 +34,7 @@ from aura_site.api_errors import (
 from aura_site.projects.api import router as projects_router
 from aura_site.projects.services import ProjectRuleError
 from generation.chain.api import router as providers_router
+from generation.health.api import router as health_router
 from generation.runs.api import router as runs_router
 from generation.scripts.api import router as scripts_router
 from roundtable.api import router as roundtable_router
@@ -209,6 +210,7 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 api.add_router("", projects_router)
+api.add_router("", health_router)
 api.add_router("", providers_router)
 api.add_router("", runs_router)
 api.add_router("", scripts_router)

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "aura_site.projects",
     "generation",
     "generation.costs",
+    "generation.health",
     "generation.runs",
     "generation.scripts",
     "generation.spend",
@@ -244,6 +245,14 @@ if _MAIL_BACKEND.endswith("smtp.EmailBackend"):
     }
 MAILERS = {"default": {"BACKEND": _MAIL_BACKEND, "OPTIONS": _MAIL_OPTIONS}}
 DEFAULT_FROM_EMAIL = env_str("AURA_EMAIL_FROM", "Aura Studio <studio@localhost>")
+# Provider health: the free model-listing call (never a billed one) made for a provider that is
+# set up, at most once per interval (never more often than once a minute), to tell
+# "unreachable" from "no traffic yet"; each call has the timeout to answer.
+AURA_PROVIDER_CHECKS = env_bool("AURA_PROVIDER_CHECKS", True)
+AURA_PROVIDER_CHECK_SECONDS = env_float("AURA_PROVIDER_CHECK_SECONDS", 60, minimum=60)
+AURA_PROVIDER_CHECK_TIMEOUT_SECONDS = env_float(
+    "AURA_PROVIDER_CHECK_TIMEOUT_SECONDS", 3, minimum=0.1
+)
 AURA_FIELD_ENCRYPTION_KEYS = env_list("AURA_FIELD_ENCRYPTION_KEYS", [])
 AURA_AUTO_CHAIN = env_list(
     "AURA_AUTO_CHAIN", ["openai", "anthropic", "gemini", "azure", "ollama", "rulebased"]

@@ -42,6 +42,7 @@ urlpatterns = [
     path("accounts/", include("aura_site.accounts.urls")),
     path("runs/", include("generation.runs.urls")),
     path("notices/", include("generation.costs.urls")),
+    path("providers/", include("generation.health.urls")),
     *_product_routes(),
     path("", include("aura_site.projects.urls")),
 ]

@@ -16,6 +16,7 @@ from aura_site.http import HtmxHttpRequest, redirect_to
 from aura_site.projects.models import Membership, Project, Role
 from aura_site.projects.selectors import project_for_user
 from generation.chain.policy import providers_known
+from generation.health.selectors import health_by_alias
 from generation.runs.selectors import panel_context, run_events_after, run_snapshot
 from generation.runs.services import RunLimitExceeded
 from roundtable import selectors
@@ -46,6 +47,7 @@ def _context(project: Project, membership: Membership, form: SessionForm, **extr
         "agents": AGENTS,
         "norms": NORMS,
         "providers": providers_known(),
+        "health_states": health_by_alias("llm"),
         **extra,
     }
 

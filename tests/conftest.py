@@ -47,6 +47,13 @@ def _fresh_cache() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_provider_checks(settings: Any) -> None:
+    """No provider health listing calls to real providers; a test that wants them turns them
+    on against a loopback fake."""
+    settings.AURA_PROVIDER_CHECKS = False
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     """Accounts made by tests hash their passwords cheaply; the hasher is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -38,6 +38,7 @@ from django.urls import reverse
 from aura_site.fetch import FetchRefused, checked_fetch
 from generation.costs.budgets import BudgetExceeded, abudget_reserve
 from generation.costs.models import Unit
+from generation.health.recording import CALL_POLL, CALL_SUBMIT, acall_record, secrets_of
 from generation.runs.errors import RunFailed
 from generation.runs.kinds import DoneInfo, KindSpec, register
 from generation.runs.models import PartStatus, Run, RunStatus
@@ -224,18 +225,45 @@ async def _submit(ctx: StepContext, part: StepPart) -> Again | Done:
         image_type=image_type,
         idempotency_key=f"{ctx.run.pk}:{part.result.get('attempt', 1)}",
     )
+    began = time.monotonic()
     try:
         operation = await provider.submit(request)
     except VideoError as exc:
+        await _health(provider, CALL_SUBMIT, began, exc)
         tries = int(ctx.state.get("tries", 0)) + 1
         if exc.retryable and tries < MAX_SUBMIT_TRIES:
             ctx.state["tries"] = tries
             part.set(error_code=exc.kind.value, error_message=f"Trying again: {exc.message}")
             return Again(_backoff(exc.retry_after, tries), status=RunStatus.RUNNING)
         return _attempt_failed(ctx, part, exc.kind.value, exc.message, retryable=exc.retryable)
+    await _health(provider, CALL_SUBMIT, began)
     part.set(status=PartStatus.SUBMITTED, operation=operation, error_code="", error_message="")
     ctx.state["delay"] = float(settings.AURA_VIDEO_POLL_SECONDS)
     return Again(ctx.state["delay"], status=RunStatus.SUBMITTED)
+
+
+async def _health(
+    provider: VideoProvider, call: str, began: float, error: VideoError | Failed | None = None
+) -> None:
+    """Count one submit or poll for the provider health figures. A poll that finds the job
+    failed at the provider counts as that failure (a refusal of the request, such as a content
+    filter, as rejected); one that finds it cancelled, as an answer."""
+    if isinstance(error, Failed):
+        kind, message = error.kind.value, error.reason or error.code
+    elif error is not None:
+        kind, message = error.kind.value, error.message
+    else:
+        kind, message = "", ""
+    await acall_record(
+        family="video",
+        provider=provider.alias,
+        call=call,
+        ok=error is None,
+        latency_ms=(time.monotonic() - began) * 1000,
+        error_kind=kind,
+        message=message,
+        secrets=secrets_of(provider.options),
+    )
 
 
 def _backoff(retry_after: float | None, tries: int) -> float:
@@ -264,15 +292,19 @@ async def _poll(ctx: StepContext, part: StepPart) -> Again | Done:
         return _attempt_failed(
             ctx, part, "timeout", f"no result after {minutes:g} minutes", retryable=True
         )
+    began = time.monotonic()
     try:
         result = await provider.poll(part.operation)
     except VideoError as exc:
+        await _health(provider, CALL_POLL, began, exc)
         errors = int(ctx.state.get("poll_errors", 0)) + 1
         if exc.retryable and errors < MAX_POLL_ERRORS:
             ctx.state["poll_errors"] = errors
             return Again(_backoff(exc.retry_after, errors), status=ctx.run.status)
         await _cancel_quietly(provider, part)
         return _attempt_failed(ctx, part, exc.kind.value, exc.message, retryable=exc.retryable)
+    failed = result if isinstance(result, Failed) and not result.cancelled else None
+    await _health(provider, CALL_POLL, began, failed)
     ctx.state["poll_errors"] = 0
     ctx.state["polls"] = int(ctx.state.get("polls", 0)) + 1
     if isinstance(result, Pending):

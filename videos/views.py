@@ -25,6 +25,7 @@ from aura_site.accounts.auth import auser_from_request
 from aura_site.http import HtmxHttpRequest, redirect_to
 from aura_site.projects.models import Membership, Project, Role
 from aura_site.projects.selectors import project_for_user
+from generation.health.selectors import health_by_alias
 from generation.runs.selectors import panel_context, run_snapshot
 from generation.runs.services import RunLimitExceeded
 from videos import selectors
@@ -80,6 +81,7 @@ def _context(
         "groups": models_by_category(models),
         "chosen": chosen,
         "configured_count": sum(1 for m in models if m.configured),
+        "health_states": health_by_alias("video"),
         **extra,
     }
 

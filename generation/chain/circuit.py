@@ -22,6 +22,18 @@ from generation.providers.base import ErrorKind
 
 CircuitState = Literal["closed", "open", "half_open"]
 
+
+@dataclass(frozen=True, slots=True)
+class CircuitSnapshot:
+    """What the provider health page shows of a circuit."""
+
+    state: CircuitState
+    failures: int
+    """Failures counted in a row (reset by a success)."""
+    reopens_at: float | None
+    """When an open circuit lets a probe through (a Unix time); None when not open."""
+
+
 #: Kinds of failure that are about the request, not the provider's health.
 NOT_COUNTED = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.CONTENT_FILTER})
 
@@ -52,6 +64,21 @@ class CircuitBreaker:
         if time.time() < float(opened_at) + self.cooldown:
             return "open"
         return "half_open"
+
+    async def snapshot(self, alias: str) -> CircuitSnapshot:
+        failures_key, opened_key, _probe = self._keys(alias)
+        found = await cache.aget_many([failures_key, opened_key])
+        opened_at = found.get(opened_key)
+        try:
+            failures = int(found.get(failures_key) or 0)
+        except (TypeError, ValueError):
+            failures = 0
+        if opened_at is None:
+            return CircuitSnapshot("closed", failures, None)
+        reopens_at = float(opened_at) + self.cooldown
+        if time.time() < reopens_at:
+            return CircuitSnapshot("open", failures, reopens_at)
+        return CircuitSnapshot("half_open", failures, None)
 
     async def allow(self, alias: str) -> bool:
         """Whether a call to ``alias`` may go ahead now (claims the probe when half-open)."""

@@ -28,6 +28,10 @@ With ``streaming=False`` each attempt makes one non-streaming call (``provider.c
 yields its whole text as one ``TextDelta``: the same chain, retries, circuit breaker, budget
 checks and cost records (the rollback switch ``AURA_STREAMING_ENABLED=false`` takes this path).
 
+Every call to a provider (each retry is one) is counted for the provider health figures
+(``generation.health``): its outcome and error kind, and for a success its latency and time
+to first text.
+
 Each attempt that made a call writes one ``CostRecord`` when a ``Ledger`` is given (retries
 included in the same record), also when it failed or was cancelled: then with the provider's
 counts so far, or estimates (``reported=False``) from the text it produced.
@@ -51,6 +55,7 @@ from generation.chain.circuit import CircuitBreaker
 from generation.costs.budgets import BudgetExceeded, abudget_reserve_call, ahold_release
 from generation.costs.services import acost_record_create, aprice_for, cost_from_quote
 from generation.costs.tokens import estimate_tokens
+from generation.health.recording import CALL_GENERATE, acall_record, secrets_of
 from generation.providers.base import (
     CompletionRequest,
     ErrorKind,
@@ -377,6 +382,8 @@ class FallbackStream:
         stream: AsyncIterator[TextDelta | Finish]
         while True:
             meter = StreamMeter()
+            tried = time.monotonic()
+            first_text: float | None = None
             if not self.streaming:
                 stream = _completed(provider, request)
             elif provider.accepts_meter:
@@ -387,12 +394,15 @@ class FallbackStream:
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
                     async for event in stream:
                         if type(event) is TextDelta:
+                            if first_text is None:
+                                first_text = time.monotonic()
                             if not chars:
                                 attempt.ttft_ms = int((time.monotonic() - began) * 1000)
                             chars += len(event.text)
                             attempt.text_chars = chars
                             yield event
                         elif isinstance(event, Finish):
+                            await self._health(provider, tried, first_text)
                             await self._succeeded(attempt, event, began)
                             yield event
                             return
@@ -402,6 +412,7 @@ class FallbackStream:
             except ProviderError as exc:
                 if not exc.provider:
                     exc.provider = alias
+                await self._health(provider, tried, first_text, exc)
                 await self.breaker.record_failure(alias, exc.kind)
                 if chars:
                     await self._ended(attempt, "failed", exc, meter, chars, began)
@@ -423,12 +434,40 @@ class FallbackStream:
                 wrapped = ProviderError(
                     ErrorKind.UNAVAILABLE, f"{type(exc).__name__}: {exc}", provider=alias
                 )
+                await self._health(provider, tried, first_text, wrapped)
                 await self.breaker.record_failure(alias, wrapped.kind)
                 await self._ended(attempt, "failed", wrapped, meter, chars, began)
                 if chars:
                     raise wrapped from exc
                 yield wrapped
                 return
+
+    async def _health(
+        self,
+        provider: LLMProvider,
+        tried: float,
+        first_text: float | None,
+        error: ProviderError | None = None,
+    ) -> None:
+        """Count one call to the provider (each retry is one) for the health figures: its
+        outcome, and for a success its latency and, streaming, its time to first text. A
+        provider that is not set up made no call, and is not counted."""
+        if not provider.is_configured():
+            return
+        ended = time.monotonic()
+        await acall_record(
+            family="llm",
+            provider=provider.alias,
+            call=CALL_GENERATE,
+            ok=error is None,
+            latency_ms=(ended - tried) * 1000,
+            ttft_ms=None
+            if first_text is None or not self.streaming
+            else (first_text - tried) * 1000,
+            error_kind="" if error is None else error.kind.value,
+            message="" if error is None else error.message,
+            secrets=secrets_of(provider.options),
+        )
 
     def _should_retry(self, exc: ProviderError, attempt: Attempt) -> bool:
         if not exc.retryable or exc.kind in NEVER_RETRIED:

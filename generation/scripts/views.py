@@ -17,6 +17,7 @@ from aura_site.http import HtmxHttpRequest, redirect_to
 from aura_site.projects.models import Membership, Project, Role
 from aura_site.projects.selectors import project_for_user
 from generation.chain.policy import providers_known
+from generation.health.selectors import health_by_alias
 from generation.scripts import selectors, services
 from generation.scripts.constants import (
     DELIVERY_STYLES,
@@ -85,6 +86,7 @@ def _form_context(
         "membership": membership,
         "form": form,
         "cards": cards,
+        "health_states": health_by_alias("llm"),
         "priorities": PRIORITY_CHOICES,
         "tones": TONE_SUGGESTIONS,
         "platforms": PLATFORMS,
