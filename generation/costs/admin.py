@@ -13,6 +13,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from aura_site.fetch import url_allowed
 from generation.costs.budgets import budget_spent, usd
 from generation.costs.credentials import credential_test, credentials_rotate
 from generation.costs.models import Budget, CostRecord, Price, ProviderCredential
@@ -209,6 +210,29 @@ class ProviderCredentialForm(forms.ModelForm):
             known = ", ".join(sorted(aliases))
             raise forms.ValidationError(f"Unknown provider {alias!r}; known: {known}.")
         return alias
+
+    def clean(self) -> dict[str, Any]:
+        """A staff member's base URL or endpoint is checked like every URL the studio fetches:
+        http(s) only, and no private, loopback or link-local address unless the provider's
+        own configured URL (its settings) already points there."""
+        from django.conf import settings
+
+        cleaned = super().clean() or {}
+        alias = str(cleaned.get("provider") or "")
+        config = {**settings.LLM_PROVIDERS, **settings.VIDEO_PROVIDERS}.get(alias) or {}
+        options = config.get("OPTIONS") or {}
+        configured = [
+            str(options[name])
+            for name in ("base_url", "endpoint")
+            if isinstance(options, dict) and options.get(name)
+        ]
+        for field in ("base_url", "endpoint"):
+            url = str(cleaned.get(field) or "")
+            if url:
+                refusal = url_allowed(url, allowed_private=configured)
+                if refusal:
+                    self.add_error(field, f"This address is refused: {refusal}.")
+        return cleaned
 
     def save(self, commit: bool = True) -> ProviderCredential:
         credential = super().save(commit=False)

@@ -259,3 +259,31 @@ def test_cost_ledger_admin_shows_totals(web, make_user):
     page = web.get("/admin/costs/costrecord/?provider=openai").content.decode()
     assert f"total {Decimal('0.00150000')} USD over 2 records" in page
     assert web.get("/admin/costs/costrecord/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("provider", "field", "url", "refused"),
+    [
+        ("azure", "endpoint", "http://169.254.169.254/latest/", True),  # cloud metadata
+        ("openai", "base_url", "http://10.0.0.5/v1", True),
+        ("openai", "base_url", "ftp://example.com/v1", True),
+        ("openai", "base_url", "http://user:pw@example.com/v1", True),
+        ("ollama", "base_url", "http://127.0.0.1:11434", False),  # Ollama's own setting
+        ("openai", "base_url", "https://api.openai.com/v1", False),
+    ],
+)
+def test_admin_refuses_a_base_url_the_studio_must_not_fetch(
+    web, make_user, provider, field, url, refused
+):
+    admin = make_user(is_staff=True, is_superuser=True)
+    web.force_login(admin)
+    response = web.post(
+        "/admin/costs/providercredential/add/",
+        {"provider": provider, field: url, "enabled": "on"},
+    )
+    if refused:
+        assert response.status_code == 200
+        assert "This address is refused" in response.content.decode()
+        assert not ProviderCredential.objects.exists()
+    else:
+        assert response.status_code == 302, response.content[:500]
