@@ -155,7 +155,8 @@ def test_a_clip_from_the_custom_server_plays_and_seeks_while_a_teammate_watches_
     expect(problems).to_be_in_viewport()
     expect(problems).to_contain_text("Prompt")
     expect(ada.locator("[data-testid=error-prompt]")).to_be_visible()
-    assert neura.api_requests == []
+    # Nothing was submitted: at most the free health call provider health makes once a minute.
+    assert [r.path for r in neura.api_requests if r.path != "/api/v1/health"] == []
     shoot(ada, "videos-form-error")
 
     # Start through the form: the studio submits to the custom server once.
