@@ -11,7 +11,9 @@ needs ``X-Neura-API-Key`` when the fake has a key; the clip's URL needs none (as
 
 A task stays ``processing`` for its own time, spread evenly (by the order of submits) between
 ``job_seconds_min`` and ``job_seconds_max``, counted from its first submit: its *finish* moment
-is that, whether or not anyone polls. The clip is one real MP4 of a moving pattern made with
+is that, whether or not anyone polls. With ``hold`` set to N (``POST /_fake/config``), the
+times of the first N tasks all start when the N-th arrives, so that N jobs wait at once however
+long the studio takes to start them. The clip is one real MP4 of a moving pattern made with
 PyAV when the fake starts, served for every task at ``/media/clip.mp4``.
 
 What it counts (``GET /_fake/stats``): per task its idempotency key, how many submits named it,
@@ -82,6 +84,8 @@ class Task:
     index: int
     submitted_at: float
     finish_at: float
+    started_at: float
+    """When its time started: its submit, or the moment the ``hold``-th task arrived."""
     submits: int = 1
     polls: list[float] = field(default_factory=list)
     completed_poll_at: float | None = None
@@ -96,6 +100,7 @@ class Task:
             "submits": self.submits,
             "submitted_at": self.submitted_at,
             "finish_at": self.finish_at,
+            "started_at": self.started_at,
             "polls": self.polls,
             "completed_poll_at": self.completed_poll_at,
             "downloads": self.downloads,
@@ -112,6 +117,7 @@ class State:
         self.by_key: dict[str, str] = {}
         self.submits = 0
         self.unknown_polls = 0
+        self.hold = 0
         self.lock = threading.Lock()
         self.clip = moving_clip()
 
@@ -125,6 +131,8 @@ class State:
                 self.job_seconds_min = float(values["job_seconds_min"])
             if "job_seconds_max" in values:
                 self.job_seconds_max = float(values["job_seconds_max"])
+            if "hold" in values:
+                self.hold = int(values["hold"])
 
     def reset(self) -> None:
         with self.lock:
@@ -196,16 +204,22 @@ class Handler:
                 task = known
             else:
                 index = len(state.tasks)
+                held = index + 1 < state.hold
                 task = Task(
                     id=uuid.uuid4().hex,
                     key=key,
                     index=index,
                     submitted_at=now,
-                    finish_at=now + state.seconds_for(index),
+                    finish_at=float("inf") if held else now + state.seconds_for(index),
+                    started_at=float("inf") if held else now,
                 )
                 state.tasks[task.id] = task
                 if key:
                     state.by_key[key] = task.id
+                if index + 1 == state.hold:
+                    for other in state.tasks.values():
+                        other.started_at = now
+                        other.finish_at = now + state.seconds_for(other.index)
         status = "completed" if now >= task.finish_at else "queued"
         await response.send_json(202, {"task_id": task.id, "status": status})
 
@@ -242,8 +256,8 @@ class Handler:
         if task.cancelled:
             return {"task_id": task.id, "status": "cancelled"}
         if now < task.finish_at:
-            total = max(task.finish_at - task.submitted_at, 1e-6)
-            progress = min(0.99, round((now - task.submitted_at) / total, 2))
+            total = max(task.finish_at - task.started_at, 1e-6)
+            progress = max(0.0, min(0.99, round((now - task.started_at) / total, 2)))
             return {"task_id": task.id, "status": "processing", "progress": progress}
         return {
             "task_id": task.id,

@@ -22,7 +22,8 @@ studio takes them) and a sample of them (``followers``) is followed over SSE
   of one core over the phase and while every job waits), sampled with psutil;
 - polls: every ``GET /api/v1/task/{id}`` the fake received, their rate (mean and the busiest
   second) and how late each came against the job's backoff schedule (``poll_lateness_ms``: the
-  gap since the job's previous call minus the delay the schedule asks for);
+  gap since the job's previous call minus the delay the schedule asks for; and by 10 s of the
+  phase: ``[seconds from the phase's start, polls, p50, p99]``);
 - ``finish_to_shown_ms``: the moment the job succeeded in the database (its terminal event,
   stored with the run's end) minus the fake's finish moment of its task, for every job; and
   ``finish_to_shown_ms_sse``, the SSE follower's receipt of the terminal event minus the same
@@ -409,6 +410,7 @@ async def _phase(
     deadline_seconds: float,
 ) -> dict[str, Any]:
     fake.reset()
+    fake.configure(hold=n)
     sampler = WorkerSampler(studio.worker_pid)
     sampler.start()
     jobs = [Job(index) for index in range(n)]
@@ -478,6 +480,7 @@ def _figures(
     after_poll: list[float] = []
     excess: list[float] = []
     lateness: list[float] = []
+    timeline: dict[int, list[float]] = {}
     statuses: Counter[str] = Counter()
     error_codes: Counter[str] = Counter()
     submits_not_one = downloads_not_one = attempts_not_one = 0
@@ -503,6 +506,7 @@ def _figures(
         previous = task["submitted_at"]
         for moment, delay in zip(polls, delays, strict=True):
             lateness.append((moment - previous - delay) * 1000)
+            timeline.setdefault(int((moment - started) // 10) * 10, []).append(lateness[-1])
             previous = moment
         if run is None or run.status != "succeeded" or run.terminal_at is None:
             continue
@@ -544,6 +548,10 @@ def _figures(
         "worker_cpu_percent_while_all_wait": sampler.cpu_between(submitted, all_waiting_until),
         **_poll_rates(tasks),
         "poll_lateness_ms": summary(lateness),
+        "poll_lateness_by_10s": [
+            [offset, len(values), percentile(values, 0.5), percentile(values, 0.99)]
+            for offset, values in sorted(timeline.items())
+        ],
         "finish_to_shown_ms": summary(shown),
         "finish_to_shown_ms_sse": summary(shown_sse),
         "completed_poll_to_shown_ms": summary(after_poll),
