@@ -39,6 +39,14 @@ def cancel_wait_seconds() -> float:
     return float(getattr(settings, "AURA_RUN_CANCEL_WAIT_SECONDS", 5.0))
 
 
+def switch_interval_seconds() -> float:
+    """The interpreter's thread switch interval in a process that executes runs (0: Python's
+    own, 5 ms). The runs' database thread gives up the GIL at every SQLite call; while the event
+    loop's thread computes, each call then waits up to a whole interval to get it back, which at
+    a thousand waiting video jobs made every step seconds late."""
+    return float(getattr(settings, "AURA_RUN_SWITCH_INTERVAL_SECONDS", 0.0005))
+
+
 def step_overdue_seconds() -> float:
     """A step-mode run whose next step is this late (its timer or message was lost with a
     process) is relaunched by the reaper."""

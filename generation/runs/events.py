@@ -23,6 +23,7 @@ import concurrent.futures
 import contextvars
 import json
 import logging
+import os
 import time
 import weakref
 from asyncio import Future
@@ -32,6 +33,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
+from asgiref.sync import SyncToAsync
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import Field, Max
@@ -205,6 +207,11 @@ class EventWriter:
     the writer stores whatever events are pending, so a burst of runs starting at once delays
     live events by one job at most, not by the whole burst. A job marked ``priority`` (the
     heartbeat) goes ahead of the other jobs.
+
+    The database thread knows its loop the way ``sync_to_async``'s threads do, so that sync
+    code it runs which calls ``async_to_sync`` (a push to a channel layer group after a commit)
+    runs that coroutine on the loop, instead of starting a thread and an event loop of its own
+    for every call (which, once per stored step, was a third of the writer's time).
     """
 
     def __init__(self) -> None:
@@ -214,7 +221,10 @@ class EventWriter:
         )
         self._wake = asyncio.Event()
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="run-events"
+            max_workers=1,
+            thread_name_prefix="run-events",
+            initializer=_know_loop,
+            initargs=(asyncio.get_running_loop(),),
         )
         # A context of its own: the writer outlives whichever request or run first needed it.
         self._task = asyncio.get_running_loop().create_task(
@@ -298,6 +308,13 @@ class EventWriter:
         for item, _ in batch:
             if item.future is not None and not item.future.done():
                 item.future.set_result(finals.get((item.run_id, item.seq), False))
+
+
+def _know_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Mark this thread as working for ``loop`` (what ``SyncToAsync`` sets in its threads):
+    ``async_to_sync`` called here then runs its coroutine on ``loop``."""
+    SyncToAsync.threadlocal.main_event_loop = loop
+    SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
 
 
 def _with_connection(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,7 +11,8 @@ Inline tasks run on the server's event loop (noted by ``note_loop`` at every asy
 point) or, in a process without one (a management command, a Celery worker), on a background
 loop thread of the process; they are held (``executions.hold``) until they end. A loop that
 executes runs gets its maintenance (heartbeat, reaper, control channel) through the hooks
-registered with ``on_loop``.
+registered with ``on_loop``; the process's thread switch interval is shortened then (see
+``conf.switch_interval_seconds``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
@@ -28,7 +30,7 @@ from uuid import UUID
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.conf import settings
 
-from generation.runs import executions, load
+from generation.runs import conf, executions, load
 from generation.runs.execute import execute_run
 from generation.runs.kinds import spec_for
 from generation.runs.stepping import execute_step
@@ -52,9 +54,18 @@ def use_loop() -> None:
     if loop in _noted:
         return
     _noted.add(loop)
+    _shorten_switch_interval()
     load.ensure_probe(loop)
     for hook in _loop_hooks:
         hook()
+
+
+def _shorten_switch_interval() -> None:
+    """Hand the GIL over sooner (``conf.switch_interval_seconds``): the runs' database thread
+    and the loop's thread take turns at it all the time."""
+    seconds = conf.switch_interval_seconds()
+    if 0 < seconds < sys.getswitchinterval():
+        sys.setswitchinterval(seconds)
 
 
 def note_loop() -> None:

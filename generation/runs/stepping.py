@@ -175,22 +175,39 @@ class StepContext:
         return sum((p.row.cost for p in self.parts.values()), Decimal("0"))
 
 
-def _claim(run_id: UUID, step: int, owner: str, lease_seconds: float) -> tuple | None:
+def _step_spec(run_id: UUID) -> KindSpec | None:
+    kind = Run.objects.filter(pk=run_id).values_list("kind", flat=True).first()
+    try:
+        spec = spec_for(str(kind)) if kind else None
+    except UnknownRunKind:
+        return None
+    return spec if spec is not None and spec.step is not None else None
+
+
+def _claim(run_id: UUID, step: int, owner: str) -> tuple[KindSpec, Run, list[RunPart], int] | None:
+    """Take the lease of a step-mode run for step ``step`` (one job of the writer: a step costs
+    the writer two jobs, this and its ``_commit``); its kind, the run, its parts and its last
+    event's ``seq``, or None when the run is not a step-mode run or not this step's to take."""
+    spec = _step_spec(run_id)
+    if spec is None:
+        return None
     now = timezone.now()
+    lease = spec.step_timeout_seconds + LEASE_MARGIN_SECONDS
     claimed = (
         Run.objects.filter(pk=run_id, status__in=ACTIVE_STATUSES, step=step)
         .exclude(lease_until__gt=now)
-        .update(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
+        .update(lease_owner=owner, lease_until=now + timedelta(seconds=lease))
     )
     if not claimed:
         return None
-    Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now
-    )
+    if step == 0:
+        Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING, started_at=now
+        )
     run = Run.objects.select_related("project").get(pk=run_id)
     parts = list(RunPart.objects.filter(run_id=run_id))
     last = RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0
-    return run, parts, last
+    return spec, run, parts, last
 
 
 def _commit(
@@ -311,18 +328,10 @@ async def execute_step(run_id: UUID | str, step: int) -> tuple[int, float] | Non
     run_uuid = run_id if isinstance(run_id, UUID) else UUID(str(run_id))
     writer = writer_for_loop()
     owner = f"{executions.worker_id()}:{id(asyncio.current_task())}"
-    try:
-        kind_of = await writer.run_sync(_kind_of, run_uuid)
-        spec = spec_for(kind_of) if kind_of else None
-    except UnknownRunKind:
-        spec = None
-    if spec is None or spec.step is None:
-        return None
-    lease = spec.step_timeout_seconds + LEASE_MARGIN_SECONDS
-    claimed = await writer.run_sync(_claim, run_uuid, step, owner, lease)
+    claimed = await writer.run_sync(_claim, run_uuid, step, owner)
     if claimed is None:
         return None
-    run, parts, last_seq = claimed
+    spec, run, parts, last_seq = claimed
     ctx = StepContext(run, spec, step, parts, last_seq)
     outcome = await _run_step(ctx, spec)
     if outcome is None:
@@ -342,10 +351,6 @@ async def execute_step(run_id: UUID | str, step: int) -> tuple[int, float] | Non
     if terminal is not None:
         return None
     return step + 1, 0.0 if cancel else (wake or 0.0)
-
-
-def _kind_of(run_id: UUID) -> str:
-    return str(Run.objects.filter(pk=run_id).values_list("kind", flat=True).first() or "")
 
 
 async def _run_step(
