@@ -34,6 +34,10 @@ def _product_routes() -> list[URLPattern | URLResolver]:
     return routes
 
 
+admin.site.site_header = "Aura Studio admin"
+admin.site.site_title = "Aura Studio admin"
+admin.site.index_title = "Providers, prices, budgets and the ledger"
+
 urlpatterns = [
     path("health", views.health, name="health"),
     path("", include("generation.spend.urls")),

@@ -4,6 +4,7 @@ remains) and provider credentials (keys write-only, shown masked, with a "Test k
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,8 @@ from django.contrib import admin, messages
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from aura_site.fetch import url_allowed
 from generation.costs.budgets import budget_spent, usd
@@ -52,7 +55,7 @@ class CostRecordAdmin(admin.ModelAdmin):
         "error_kind",
         "user",
         "project",
-        "run_id",
+        "run_link",
         "part",
         "attempt",
         "correlation_id",
@@ -68,6 +71,18 @@ class CostRecordAdmin(admin.ModelAdmin):
     search_fields = ("run_id", "correlation_id", "part", "model", "provider")
     date_hierarchy = "created_at"
     list_select_related = ("user", "project")
+
+    @admin.display(description="run", ordering="run_id")
+    def run_link(self, record: CostRecord) -> str:
+        """The run the record belongs to, linked to its admin page."""
+        if not record.run_id:
+            return "—"
+        try:
+            uuid.UUID(record.run_id)
+            url = reverse("admin:runs_run_change", args=[record.run_id])
+        except (ValueError, NoReverseMatch):
+            return record.run_id
+        return format_html('<a href="{}">{}</a>', url, record.run_id[:8])
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

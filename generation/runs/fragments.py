@@ -46,6 +46,8 @@ class Metrics:
     error_message: str = ""
     correlation_id: str = ""
     """Quoted to people beside an error, so staff can find the run and its cost records."""
+    cancelled_by: str = ""
+    finished_at: datetime | None = None
 
     @property
     def active(self) -> bool:
@@ -97,7 +99,13 @@ def metrics_of(run: Run) -> Metrics:
         error_code=run.error_code,
         error_message=run.error_message,
         correlation_id=run.correlation_id,
+        cancelled_by=_username(run.cancelled_by) if run.status == RunStatus.CANCELLED else "",
+        finished_at=run.finished_at,
     )
+
+
+def _username(user: Any) -> str:
+    return str(user.get_username()) if user is not None else ""
 
 
 def live_metrics_of(view: Any) -> Metrics:

@@ -38,3 +38,26 @@ document.addEventListener("htmx:wsClose", (event) => {
   event.target.classList.remove("live-on");
   event.target.classList.add("live-lost");
 });
+
+// A lost live connection is retried soon and never more than about five seconds apart; each
+// reconnect receives the page's current state from the server.
+if (window.htmx) {
+  window.htmx.config.wsReconnectDelay = (retry) =>
+    Math.min(5000, 250 * 2 ** retry) * (0.75 + Math.random() / 4);
+}
+
+// Times the server writes in UTC, shown in the viewer's own time zone.
+const localTime = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const localDate = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+function localiseTimes(root) {
+  root.querySelectorAll("time[data-local]").forEach((element) => {
+    const moment = new Date(element.getAttribute("datetime") || "");
+    if (Number.isNaN(moment.getTime())) return;
+    const format = element.getAttribute("data-local") === "time" ? localTime : localDate;
+    element.textContent = format.format(moment);
+    element.title = moment.toISOString();
+  });
+}
+document.addEventListener("DOMContentLoaded", () => localiseTimes(document));
+document.addEventListener("htmx:afterSettle", (event) => localiseTimes(event.target));
+document.addEventListener("htmx:oobAfterSwap", (event) => localiseTimes(event.target));

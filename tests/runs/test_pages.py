@@ -62,3 +62,30 @@ def test_a_failed_run_quotes_its_correlation_id_beside_the_error(team):
     body = client_for(team.viewer).get(f"/runs/{run.pk}/").content.decode()
     assert "OpenAI stopped (server error)." in body
     assert '<code data-testid="run-correlation">c0ffee1234abcd</code>' in body
+
+
+def test_a_cancelled_run_says_who_cancelled_it_and_when(team):
+    from django.utils import timezone
+
+    run = running_run(team)
+    Run.objects.filter(pk=run.pk).update(
+        status=RunStatus.CANCELLED,
+        cancel_requested=True,
+        cancelled_by=team.editor,
+        finished_at=timezone.now(),
+    )
+    RunEvent.objects.create(run=run, seq=3, event="cancelled", data={"text": "<b>Half</b>"})
+    body = client_for(team.viewer).get(f"/runs/{run.pk}/").content.decode()
+    note = body.split('data-testid="run-cancelled-note">')[1].split("</p>")[0]
+    assert note.startswith(f"Cancelled by {team.editor.get_username()} at <time datetime=")
+    assert 'data-local="time"' in note
+
+
+def test_the_last_owner_is_not_offered_leave(team, make_user, add_member):
+    owner_page = client_for(team.owner).get(f"/projects/{team.project.pk}/").content.decode()
+    assert 'data-testid="project-leave"' not in owner_page
+    viewer_page = client_for(team.viewer).get(f"/projects/{team.project.pk}/").content.decode()
+    assert 'data-testid="project-leave"' in viewer_page
+    add_member(team.project, make_user("second"), "owner")
+    owner_page = client_for(team.owner).get(f"/projects/{team.project.pk}/").content.decode()
+    assert 'data-testid="project-leave"' in owner_page

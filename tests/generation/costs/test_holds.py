@@ -395,3 +395,18 @@ def test_staff_find_cost_records_by_the_correlation_id_quoted_to_people(make_use
     page = admin.get("/admin/costs/costrecord/", {"q": "c0ffee1234abcd"}).content.decode()
     assert "run-9" in page
     assert "1 result" in page
+
+
+@pytest.mark.django_db
+def test_the_admin_is_branded_and_links_a_cost_record_to_its_run(make_user):
+    import uuid
+
+    staff = make_user("sam", is_staff=True, is_superuser=True)
+    run_id = str(uuid.uuid4())
+    cost_record_create(provider="openai", model="gpt-4o-mini", outcome="succeeded", run_id=run_id)
+    admin = Client()
+    admin.force_login(staff)
+    page = admin.get("/admin/costs/costrecord/").content.decode()
+    assert "Aura Studio admin" in page
+    assert "img/favicon.svg" in page
+    assert f'href="/admin/runs/run/{run_id}/change/"' in page
