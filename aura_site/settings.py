@@ -267,6 +267,8 @@ LLM_PROVIDERS: dict[str, dict[str, object]] = {
         "OPTIONS": {
             "base_url": env_url("OLLAMA_HOST", "http://127.0.0.1:11434"),
             "model": env_str("OLLAMA_MODEL", "llama3.2"),
+            # Given by the environment: set up at once; else only once it has answered.
+            "explicit": bool(env_str("OLLAMA_HOST") or env_str("OLLAMA_MODEL")),
         },
     },
     "openai": {

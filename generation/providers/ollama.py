@@ -5,6 +5,11 @@ line, text in ``message.content``; the line with ``"done": true`` ends the strea
 carry text) with ``done_reason``, ``prompt_eval_count`` and ``eval_count`` (either may be
 absent, then the counts are estimated). A line ``{"error": ...}`` after HTTP 200 is a failure.
 Closing the connection stops generation on the server. Health is ``GET /api/tags``.
+
+On the embedded defaults (no ``OLLAMA_HOST`` or ``OLLAMA_MODEL``, the default address) Ollama
+counts as set up only once it has answered: its free ``/api/tags`` call is what the provider
+pages make, and its first answer is remembered in the cache (shared by every process). Until
+then Auto and the fallback chains leave it out, so a studio without Ollama shows no failure.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from django.core.cache import cache
 
 from generation.providers.base import CompletionRequest, ErrorKind, ProviderError
 from generation.providers.transport import (
@@ -27,6 +34,13 @@ from generation.providers.transport import (
 from generation.providers.transport import loads as _loads
 
 HEALTH_TTL = 10.0
+DEFAULT_BASE_URL = "http://127.0.0.1:11434"
+ANSWERED_SECONDS = 30 * 24 * 3600
+_answered: set[str] = set()
+
+
+def _answered_key(base_url: str) -> str:
+    return f"aura:ollama-answered:{base_url}"
 
 
 def chat_body(request: CompletionRequest, model: str) -> dict[str, Any]:
@@ -96,10 +110,29 @@ class OllamaProvider(HTTPProvider):
 
     @property
     def base_url(self) -> str:
-        return str(self.options.get("base_url") or "http://127.0.0.1:11434").rstrip("/")
+        return str(self.options.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
 
     def is_configured(self) -> bool:
-        return bool(self.base_url and self.default_model)
+        """Set up: given an address or a model of its own, or, on the defaults, once it has
+        answered."""
+        if not (self.base_url and self.default_model):
+            return False
+        if self.options.get("explicit") or self.base_url != DEFAULT_BASE_URL:
+            return True
+        return self.has_answered()
+
+    def has_answered(self) -> bool:
+        if self.base_url in _answered:
+            return True
+        if cache.get(_answered_key(self.base_url)):
+            _answered.add(self.base_url)
+            return True
+        return False
+
+    def _remember_answer(self) -> None:
+        if self.base_url not in _answered:
+            _answered.add(self.base_url)
+            cache.set(_answered_key(self.base_url), True, ANSWERED_SECONDS)
 
     def headers(self) -> dict[str, str]:
         headers = {"accept": "application/x-ndjson"}
@@ -122,9 +155,17 @@ class OllamaProvider(HTTPProvider):
         parsed = error_body(body)
         message = parsed.get("error") if isinstance(parsed, dict) else None
         text = str(message) if message else (body.decode("utf-8", "replace") or f"HTTP {status}")
+        detail = f"HTTP {status}: {short(text)}"
+        if status == 404 and "not found" in text.lower():
+            installed = self._tags[1]
+            detail += (
+                f" (this Ollama has {', '.join(installed)}; pull the model with ollama pull)"
+                if installed
+                else " (this Ollama has no model yet; pull one with ollama pull)"
+            )
         return ProviderError(
             error_kind(status, text),
-            f"HTTP {status}: {short(text)}",
+            detail,
             provider=self.alias,
             retry_after=parse_retry_after(headers),
             status_code=status,
@@ -144,6 +185,7 @@ class OllamaProvider(HTTPProvider):
             names = tuple(
                 str(m.get("name") or m.get("model")) for m in models if isinstance(m, dict)
             )
+            self._remember_answer()
         self._tags = (time.monotonic(), names)
         return names
 

@@ -14,10 +14,12 @@ from django.core.management.base import CommandError
 from generation.chain import policy
 from generation.costs.models import CostRecord, ProviderCredential
 from generation.providers import registry
+from generation.providers.base import CompletionRequest, ProviderError
 from generation.providers.openai import OpenAIProvider
 from tests.fakes.providers import (
     FakeProviderServer,
     json_reply,
+    ollama_error,
     ollama_tags,
     openai_error,
     openai_stream,
@@ -61,17 +63,46 @@ def test_auto_keeps_configured_providers_and_ends_with_rulebased(settings):
     configure(settings, "gemini", api_key="g-key")
     configure(settings, "openai", api_key="o-key")
     configure(settings, "ollama", model="llama3.2")
+    # On the defaults Ollama is left out until it has answered once.
+    assert policy.resolve_chain("auto") == ["openai", "gemini", "rulebased"]
+    configure(settings, "ollama", explicit=True)
     assert policy.resolve_chain("auto") == ["openai", "gemini", "ollama", "rulebased"]
     settings.AURA_AUTO_CHAIN = ["rulebased", "gemini"]
     assert policy.resolve_chain("auto") == ["gemini", "rulebased"]
 
 
 def test_explicit_choice_then_ollama_then_rulebased(settings):
+    assert policy.resolve_chain("anthropic") == ["anthropic", "rulebased"]  # Ollama not set up
+    configure(settings, "ollama", explicit=True)
     assert policy.resolve_chain("anthropic") == ["anthropic", "ollama", "rulebased"]
     assert policy.resolve_chain("ollama") == ["ollama", "rulebased"]
     assert policy.resolve_chain("rulebased") == ["rulebased"]
     configure(settings, "ollama", model="")
     assert policy.resolve_chain("openai") == ["openai", "rulebased"]
+
+
+async def test_ollama_on_the_defaults_is_set_up_once_it_has_answered(monkeypatch):
+    from generation.providers import ollama as ollama_module
+
+    with FakeProviderServer() as fake:
+        monkeypatch.setattr(ollama_module, "DEFAULT_BASE_URL", fake.base_url)
+        monkeypatch.setattr(ollama_module, "_answered", set())
+        provider = ollama_module.OllamaProvider(
+            "ollama", {"base_url": fake.base_url, "model": "llama3.2"}
+        )
+        assert not provider.is_configured()
+        fake.push(ollama_tags("llama3.2:latest", "qwen2.5:7b"))
+        assert await provider.tags() == ("llama3.2:latest", "qwen2.5:7b")
+        assert provider.is_configured()
+        ollama_module._answered.clear()  # another process: it reads the shared cache
+        assert provider.is_configured()
+
+        fake.push(ollama_error(404, 'model "mistral" not found, try pulling it first'))
+        request = CompletionRequest.from_prompt("hi", model="mistral")
+        with pytest.raises(ProviderError) as failed:
+            async for _event in provider.stream(request):
+                pass
+        assert "this Ollama has llama3.2:latest, qwen2.5:7b" in failed.value.message
 
 
 def test_unknown_provider_is_a_clear_error():
