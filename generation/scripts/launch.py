@@ -221,7 +221,7 @@ def script_generate(
         raise GenerationRefused(None, exc.message) from None
     except PermissionDenied as exc:
         raise GenerationRefused(None, str(exc) or "You can't start runs here.") from None
-    script_mark_started(script, run.pk)
+    script_mark_started(script, run.pk, user)
     return run
 
 

@@ -74,7 +74,7 @@ def _prepare(run: Run) -> _Job:
         continue_from = script.versions.filter(number=int(data["continue_version"])).first()
         if continue_from is None:
             raise RunFailed("not_found", "The version to continue no longer exists.")
-    script_mark_started(script, run.pk)
+    script_mark_started(script, run.pk, run.created_by)
     return _Job(
         script=script,
         brief=brief,

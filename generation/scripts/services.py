@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from aura_site.projects import live
-from aura_site.projects.models import Project
+from aura_site.projects.models import Activity, Project
 from generation.scripts.constants import (
     DEFAULT_DELIVERY,
     DEFAULT_PLATFORM,
@@ -196,11 +196,20 @@ def script_run_input(
     return data
 
 
-def script_mark_started(script: Script, run_id: Any) -> None:
+def script_mark_started(script: Script, run_id: Any, actor: Any = None) -> None:
+    """The script is being written by run ``run_id``; the project's activity says who started
+    it (once per run)."""
+    started = str(script.last_run_id or "") != str(run_id)
     script.status = ScriptStatus.GENERATING
     script.last_run_id = run_id
     script.save(update_fields=["status", "last_run_id", "updated_at"])
+    if started:
+        _activity(script, actor, f"started writing the script “{script.title}”")
     live.project_changed(script.project_id, ["scripts"])
+
+
+def _activity(script: Script, actor: Any, verb: str) -> None:
+    Activity.objects.create(project_id=script.project_id, actor=actor, verb=verb[:200])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,6 +345,12 @@ def script_run_ended(run: Any, status: str) -> None:
         script_status_set(script, _status_of(script.current_version))
     else:
         script_status_set(script, _ENDED_STATUS.get(status, ScriptStatus.FAILED))
+    if status == "cancelled" and run.cancelled_by_id is not None:
+        _activity(script, run.cancelled_by, f"cancelled the script “{script.title}”")
+    elif status == "succeeded":
+        _activity(script, run.created_by, f"finished the script “{script.title}”")
+    else:
+        _activity(script, run.created_by, f"ran the script “{script.title}”, which {status}")
     live.project_changed(script.project_id, ["scripts"])
 
 

@@ -75,6 +75,13 @@ def test_rulebased_run_saves_a_validated_version(team: Any, wait_run: Any) -> No
     assert done[1]["validation"]["passed"] is True
     chunks = "".join(d["content"] for e, d in events if e == "chunk")
     assert chunks == done[1]["text"] == version.text
+    from aura_site.projects.models import Activity
+
+    feed = list(Activity.objects.filter(project=team.project).order_by("id"))
+    assert [(a.actor, a.verb) for a in feed[-2:]] == [
+        (team.editor, f"started writing the script “{script.title}”"),
+        (team.editor, f"finished the script “{script.title}”"),
+    ]
 
 
 def test_persona_is_loaded_and_used_in_the_prompt(
@@ -207,6 +214,10 @@ def test_cancel_keeps_the_partial_text_as_an_unfinished_version(
     assert 0 < len(partial.text) < 2000
     assert partial.output_tokens > 0 and partial.provider == "rulebased"
     assert "cancelled" in partial.note
+    from aura_site.projects.models import Activity
+
+    last = Activity.objects.filter(project=team.project).latest("id")
+    assert (last.actor, last.verb) == (team.editor, f"cancelled the script “{script.title}”")
 
 
 def test_a_run_whose_process_died_becomes_an_unfinished_version(team: Any) -> None:
