@@ -34,7 +34,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from generation.costs.models import Budget, BudgetHold, CostRecord, Unit
+from generation.costs.models import Budget, BudgetHold, BudgetQuerySet, CostRecord, Unit
 from generation.costs.services import (
     PriceQuote,
     cost_from_quote,
@@ -121,13 +121,8 @@ def period_bounds(
     return None, None
 
 
-def _covering(*, user_id: Any, project_id: Any, provider: str) -> QuerySet[Budget]:
-    covers = Q(scope=Budget.Scope.GLOBAL)
-    if project_id is not None:
-        covers |= Q(scope=Budget.Scope.PROJECT, project_id=project_id)
-    if user_id is not None:
-        covers |= Q(scope=Budget.Scope.USER, user_id=user_id)
-    return Budget.objects.filter(covers, Q(provider="") | Q(provider=provider), active=True)
+def _covering(*, user_id: Any, project_id: Any, provider: str) -> BudgetQuerySet:
+    return Budget.objects.covering(user_id=user_id, project_id=project_id, provider=provider)
 
 
 def budgets_applicable(*, user_id: Any, project_id: Any, provider: str) -> list[Budget]:
@@ -335,11 +330,10 @@ def budget_reserve(
     moment = now or timezone.now()
     seconds = settings.AURA_BUDGET_HOLD_SECONDS if hold_seconds is None else hold_seconds
     with transaction.atomic():
+        covering = _covering(user_id=user_id, project_id=project_id, provider=provider)
+        locked = covering.lock()
         budgets = list(
-            _covering(user_id=user_id, project_id=project_id, provider=provider)
-            .select_for_update(of=("self",))
-            .select_related("project", "user")
-            .order_by("id")
+            covering.filter(pk__in=locked).select_related("project", "user").order_by("id")
         )
         if not budgets:
             return None

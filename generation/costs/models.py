@@ -229,6 +229,25 @@ class CostRecord(models.Model):
         raise AppendOnlyError("cost records are append-only")
 
 
+class BudgetQuerySet(models.QuerySet["Budget"]):
+    def covering(self, *, user_id: Any, project_id: Any, provider: str) -> BudgetQuerySet:
+        """The active budgets that cover a call by ``user_id`` in ``project_id`` to
+        ``provider``."""
+        covers = models.Q(scope=Budget.Scope.GLOBAL)
+        if project_id is not None:
+            covers |= models.Q(scope=Budget.Scope.PROJECT, project_id=project_id)
+        if user_id is not None:
+            covers |= models.Q(scope=Budget.Scope.USER, user_id=user_id)
+        return self.filter(covers, models.Q(provider="") | models.Q(provider=provider), active=True)
+
+    def lock(self) -> list[int]:
+        """Lock these budget rows until the transaction ends, in one order (their ids) so that
+        two transactions never wait on each other; their ids."""
+        return list(
+            self.select_for_update(of=("self",)).order_by("id").values_list("id", flat=True)
+        )
+
+
 class Budget(models.Model):
     """A spending limit in USD over a UTC calendar day, a UTC calendar month or all time.
 
@@ -282,6 +301,8 @@ class Budget(models.Model):
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = BudgetQuerySet.as_manager()
 
     class Meta:
         ordering = ("scope", "period", "id")

@@ -23,7 +23,7 @@ from django.db.models import BigIntegerField, F, Min, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
-from generation.costs.models import BudgetHold, CostRecord, Price, Unit
+from generation.costs.models import Budget, BudgetHold, CostRecord, Price, Unit
 from generation.costs.tokens import estimate_tokens
 
 __all__ = [
@@ -200,7 +200,17 @@ def cost_record_create(
         amount = cost_for(provider, model, input_tokens, output_tokens)
     else:
         amount = cost_for_quantity(price_for(provider, model, unit=unit), quantity)
+    settled = Q(pk=hold_id) if hold_id is not None else Q(pk__in=[])
+    if run_id:
+        settled |= Q(run_id=_run_key(run_id), part=part[:64], attempt=attempt)
     with transaction.atomic():
+        holds = BudgetHold.objects.filter(settled)
+        if holds.exists():
+            # A reservation reads spent and held in two statements: the budgets it checks stay
+            # locked while the hold turns into this record, so it never sees neither.
+            Budget.objects.covering(
+                user_id=user_id, project_id=project_id, provider=provider
+            ).lock()
         record = CostRecord.objects.create(
             user_id=user_id,
             project_id=project_id,
@@ -219,10 +229,7 @@ def cost_record_create(
             error_kind=error_kind,
             correlation_id=correlation_id[:64],
         )
-        settled = Q(pk=hold_id) if hold_id is not None else Q(pk__in=[])
-        if record.run_id:
-            settled |= Q(run_id=record.run_id, part=record.part, attempt=record.attempt)
-        BudgetHold.objects.filter(settled).delete()
+        holds.delete()
         if amount > 0:
             transaction.on_commit(lambda: _alerts_after(record))
     return record
