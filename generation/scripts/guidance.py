@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from aura_site.money import format_usd
+from aura_site.money import format_estimate, format_usd
 from generation.providers.base import ProviderInfo
 from generation.scripts.constants import (
     DEFAULT_DELIVERY,
@@ -60,9 +60,7 @@ class Guidance:
     def cost_label(self) -> str:
         if self.expected_cost is None:
             return "—"
-        if not self.expected_cost:
-            return "$0 (free)"
-        return f"${self.expected_cost.normalize():f}"
+        return format_estimate(self.expected_cost)
 
     @property
     def ceiling_label(self) -> str:

@@ -6,7 +6,7 @@ from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from aura_site.money import format_usd
+from aura_site.money import format_estimate, format_price, format_usd
 
 register = template.Library()
 
@@ -25,3 +25,15 @@ def ago(value: datetime | None) -> str:
 def usd(value: object) -> str:
     """Money for people (``aura_site.money.format_usd``)."""
     return format_usd(value)
+
+
+@register.filter
+def price(value: object) -> str:
+    """A price or an expected cost: ``Free`` for zero (``aura_site.money.format_price``)."""
+    return format_price(value)
+
+
+@register.filter
+def estimate(value: object) -> str:
+    """An amount not yet reported by the provider: ``≈ $0.0123``."""
+    return format_estimate(value)
