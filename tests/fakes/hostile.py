@@ -245,9 +245,11 @@ _RAW_TEXT = {"script", "style"}
 
 
 def _url_is_safe(value: str) -> bool:
-    """A same-origin path whose path part holds no marker (the marker may sit in its query,
-    as a prefilled form field's value)."""
+    """A same-origin path (or a query of this page) whose path part holds no marker: the
+    marker may sit in its query, as a prefilled form field's value or a list filter."""
     stripped = value.strip()
+    if stripped.startswith("?"):
+        return True
     if not stripped.startswith("/") or stripped.startswith("//"):
         return False
     return MARKER not in unquote(urlsplit(stripped).path)
