@@ -302,3 +302,33 @@ def audit_html(html: str) -> tuple[list[str], str]:
     audit.feed(html)
     audit.close()
     return audit.problems, "".join(audit.text)
+
+
+def hostile_video_states() -> tuple[list[Any], list[Any]]:
+    """Two jobs' states for the custom video server fake (``FakeNeura.next_job``): one that
+    renders under a hostile status word then fails with a hostile code and message, one that
+    completes with hostile metadata (a ``javascript:`` thumbnail, markup for its sizes)."""
+    failing = [
+        {"status": PAYLOADS["img-onerror"], "progress": 0.3},
+        {
+            "status": "failed",
+            "error": {
+                "code": PAYLOADS["hx-get"],
+                "message": PAYLOADS["script"] + " " + PAYLOADS["a-javascript"],
+                "retryable": False,
+            },
+        },
+    ]
+    completing = [
+        {"status": "processing", "progress": 0.5},
+        {
+            "status": "completed",
+            "thumbnail_url": f"javascript:{JS}",
+            "width": PAYLOADS["svg-onload"],
+            "height": PAYLOADS["hx-on"],
+            "fps": PAYLOADS["template-var"],
+            "duration": PAYLOADS["meta-refresh"],
+            "cost_usd": PAYLOADS["style-attr"],
+        },
+    ]
+    return failing, completing
