@@ -199,6 +199,14 @@ def test_hostile_model_output_never_runs_or_loads_and_is_shown_as_text(
     assert "onfocus=" in table.inner_text() and "<svg" in table.inner_text()
     assert table.locator("svg, img, a[href^=javascript], [onfocus]").count() == 0
     guard.check("roundtable, done")
+    replay = page.locator("[data-replay]").get_attribute("data-replay")
+    events = page.context.request.get(base + str(replay))
+    assert events.headers["content-type"].startswith("application/json")
+    assert events.headers["x-content-type-options"] == "nosniff"
+    director = shown(page, "[data-testid=agent-text-director]")
+    page.click("[data-testid=replay-instant]")
+    expect(page.locator("[data-testid=agent-text-director]")).to_have_text(director)
+    guard.check("roundtable, replayed")
     page.reload()
     expect(page.locator("[data-testid=shot-table] tbody tr")).to_have_count(4)
     guard.check("roundtable, reloaded")
