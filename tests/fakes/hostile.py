@@ -154,6 +154,10 @@ HOSTILE_MODEL = '<img src=x onerror="window.__pwned=1">gpt-pwned'
 """The ``model`` field the fake reports: provider metadata is model output too."""
 
 
+HOSTILE_ERROR = f"{PAYLOADS['script']} {PAYLOADS['hx-get']} {PAYLOADS['img-onerror']}"
+"""The error message of a failing provider: it reaches the switch reason and the run's error."""
+
+
 def hostile_answer(step: str, body: dict[str, Any]) -> str:
     system = str(body.get("messages", [{}])[0].get("content", ""))
     if "scriptwriter" in system:
@@ -188,11 +192,14 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> byte
 class HostileTable:
     """An OpenAI chat-completions fake (PROTOCOLS.md §1) in a background thread that streams
     hostile text for every script and roundtable request, ``size`` characters a delta and
-    ``delay`` seconds apart, reporting ``HOSTILE_MODEL`` as its model."""
+    ``delay`` seconds apart, reporting ``HOSTILE_MODEL`` as its model; the first
+    ``fail_first`` requests get a 503 whose error message is ``HOSTILE_ERROR``."""
 
-    def __init__(self, *, size: int = 40, delay: float = 0.005) -> None:
+    def __init__(self, *, size: int = 40, delay: float = 0.005, fail_first: int = 0) -> None:
         self.size = size
         self.delay = delay
+        self.fail_first = fail_first
+        """How many requests to answer first with a 503 whose message is hostile."""
         self.steps: list[str] = []
         self.server = LoopbackServer(self._handle)
 
@@ -214,6 +221,11 @@ class HostileTable:
         body = request.json() or {}
         step, who = _step(body)
         self.steps.append(f"{step}:{who}" if who in AGENT_NAMES.values() else step)
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            error = {"message": HOSTILE_ERROR, "type": "server_error", "param": None, "code": None}
+            await response.send_json(503, {"error": error})
+            return
         text = hostile_answer(step, body)
         await response.start(200, {"content-type": "text/event-stream; charset=utf-8"})
         await response.write(_chunk(HOSTILE_MODEL, {"role": "assistant", "content": ""}))

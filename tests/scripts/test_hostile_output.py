@@ -12,6 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from generation.costs.models import CostRecord
+from generation.runs.fragments import render_stored_event
+from generation.runs.kinds import spec_for
 from generation.runs.models import RunEvent
 from generation.scripts.exports import FORMATS
 from generation.scripts.models import Script
@@ -135,3 +137,53 @@ def test_a_hostile_script_is_text_on_every_page_export_and_admin_page(
         page = staff.get(url)
         assert page.status_code == 200, (name, page.status_code)
         assert_inert(page.content.decode(), f"admin {name}")
+
+
+@pytest.fixture
+def failing(settings: Any) -> Iterator[HostileTable]:
+    with HostileTable(delay=0, fail_first=100) as fake:
+        _providers(
+            settings,
+            openai={"api_key": "sk-test", "base_url": fake.base_url, "model": "gpt-4o-mini"},
+        )
+        yield fake
+
+
+def test_a_provider_error_with_markup_is_text_in_the_switch_and_on_the_page(
+    failing: HostileTable, team: Any, wait_run: Any
+) -> None:
+    client = client_for(team.editor)
+    response = client.post(
+        reverse("scripts:new", args=[team.project.pk]),
+        {
+            "topic": "Night photography for beginners",
+            "platform": "youtube",
+            "duration_seconds": "30",
+            "delivery": "conversational",
+            "template": "tutorial",
+            "persona": "",
+            "model": "",
+            "audience": "",
+            "tone": "",
+            "kp_text": ["Use a tripod"],
+            "kp_priority": ["should"],
+            "provider": "auto",
+            "streaming": "on",
+        },
+    )
+    assert response.status_code == 302
+    script = Script.objects.get()
+    run = wait_run(script.last_run_id)
+    switches = [e.data for e in RunEvent.objects.filter(run=run, event="provider_switch")]
+    assert switches, [e.event for e in RunEvent.objects.filter(run=run)]
+    assert any("<script>" in str(switch) for switch in switches), switches
+    assert_inert(client.get(script.get_absolute_url()).content.decode(), "script page")
+    page = client.get(f"/runs/{run.pk}/")
+    text = assert_inert(page.content.decode(), "run page after a switch")
+    assert "<script>" in text, text
+    spec = spec_for("script")
+    for event in RunEvent.objects.filter(run=run).order_by("seq"):
+        assert_inert(
+            render_stored_event(run, spec, event.event, event.data, event.part),
+            f"event {event.seq} {event.event}",
+        )
