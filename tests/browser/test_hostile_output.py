@@ -125,6 +125,16 @@ def test_hostile_model_output_never_runs_or_loads_and_is_shown_as_text(
     page = new_page()
     guard = Guard(page, base)
     sign_up(page, base, "ada")
+    # The second line of defence: htmx runs no script and evaluates nothing; the CSP refuses
+    # inline script and eval.
+    config = page.evaluate(
+        "() => [htmx.config.allowScriptTags, htmx.config.allowEval, htmx.config.selfRequestsOnly]"
+    )
+    assert config == [False, False, True], config
+    policy = page.context.request.get(f"{base}/").headers["content-security-policy"]
+    script_src = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
+    assert "'self'" in script_src and "'nonce-" in script_src, policy
+    assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src, policy
     page.fill("#dashboard-new-project input[name=name]", "Harbour film")
     page.click("#dashboard-new-project button[type=submit]")
     match = re.search(r"/projects/(\d+)/", page.url)
