@@ -25,6 +25,7 @@ pytestmark = pytest.mark.browser
 
 WAIT = 60_000
 _INHERITED_OUT = ("DATABASE_URL", "REDIS_URL", "AURA_RUNNER", "DJANGO_SETTINGS_MODULE")
+SECOND_PROMPT = "Second clip: " + PAYLOADS["hx-on"] + " " + PAYLOADS["img-onerror"]
 STAFF = """
 from django.contrib.auth import get_user_model
 get_user_model().objects.create_superuser("sam", "sam@example.com", "a-long-pass-phrase-42")
@@ -231,8 +232,15 @@ def test_hostile_model_output_never_runs_or_loads_and_is_shown_as_text(
     expect(panel).to_have_attribute("data-status", "failed", timeout=WAIT)
     expect(panel).to_contain_text(PAYLOADS["script"])
     guard.check("video job, failed")
+    # Two more tabs follow the project live while the next job runs.
+    watchers = []
+    for url in (f"{base}/projects/{project}/videos/", f"{base}/projects/{project}/"):
+        watcher = page.context.new_page()
+        watchers.append((watcher, Guard(watcher, base), url))
+        watcher.goto(url)
+    expect(watchers[0][0].locator("#video-jobs-live.live-on")).to_have_count(1)
     page.goto(f"{base}/projects/{project}/videos/")
-    page.fill("textarea[name=prompt]", PAYLOADS["hx-on"] + " " + PAYLOADS["img-onerror"])
+    page.fill("textarea[name=prompt]", SECOND_PROMPT)
     page.fill("input[name=duration_seconds]", "2")
     page.click("[data-testid=video-start]")
     page.wait_for_url(re.compile(rf"/projects/{project}/videos/\d+/$"))
@@ -240,9 +248,17 @@ def test_hostile_model_output_never_runs_or_loads_and_is_shown_as_text(
     expect(panel).to_have_attribute("data-status", "succeeded", timeout=WAIT)
     expect(page.locator("body")).to_contain_text(PAYLOADS["img-onerror"])
     guard.check("video job, done")
+    live_list = watchers[0][0].locator("[data-testid=video-job]")
+    expect(live_list).to_have_count(2)
+    expect(live_list.first).to_have_attribute("data-status", "succeeded", timeout=WAIT)
+    expect(live_list.first).to_contain_text(SECOND_PROMPT[:40])
+    expect(watchers[1][0].locator("#project-videos")).to_contain_text(SECOND_PROMPT[:40])
+    for watcher, watcher_guard, url in watchers:
+        watcher_guard.check(f"live {url}")
+        watcher.close()
     page.goto(f"{base}/projects/{project}/videos/")
     expect(page.locator("[data-testid=video-job]")).to_have_count(2)
-    expect(page.locator("[data-testid=video-jobs]")).to_contain_text("<div hx-on:htmx:load=")
+    expect(page.locator("[data-testid=video-jobs]")).to_contain_text(SECOND_PROMPT[:40])
     guard.check("videos list")
     page.goto(f"{base}/projects/{project}/")
     guard.check("project page")
