@@ -111,10 +111,24 @@ def _stamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
 
 
+def vtt_text(text: str) -> str:
+    """Cue text for WebVTT: ``&``, ``<`` and ``>`` as character references, so a cue shows
+    what the script says (never a cue tag such as ``<c>`` or ``<v>``), and ``-->`` cannot end
+    a cue early."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def srt_text(text: str) -> str:
+    """Cue text for SRT, which has no escapes: an arrow in the text is kept from reading as a
+    timing line."""
+    return text.replace("-->", "->")
+
+
 def captions_file(cues: list[Cue], fmt: str) -> str:
     """The cues as a WebVTT (``vtt``) or SRT (``srt``) file."""
+    text_of = vtt_text if fmt == "vtt" else srt_text
     document = webvtt.WebVTT(
-        captions=[webvtt.Caption(_stamp(c.start), _stamp(c.end), c.text) for c in cues]
+        captions=[webvtt.Caption(_stamp(c.start), _stamp(c.end), text_of(c.text)) for c in cues]
     )
     if fmt == "vtt":
         return document.content

@@ -80,6 +80,22 @@ def test_webvtt_holds_the_same_cues() -> None:
     ]
 
 
+def test_markup_and_arrows_in_the_text_stay_text_in_both_formats() -> None:
+    text = "## Hook\nSay <script>x</script> & <c.red>this</c> --> then <v Ann>that</v>.\n"
+    cues = script_cues(timing_table(text, WPM), WPM)
+    vtt = captions_file(cues, "vtt")
+    assert "<" not in vtt and vtt.count("-->") == len(cues)
+    assert "&lt;script&gt;x&lt;/script&gt; &amp;" in vtt and "--&gt;" in vtt
+    parsed = webvtt.from_string(vtt)
+    assert len(parsed.captions) == len(cues)
+    # SRT has no escapes and players read its tags: webvtt-py writes the text without them.
+    srt_file = captions_file(cues, "srt")
+    srt = pysrt.from_string(srt_file)
+    assert len(srt) == len(cues) and srt_file.count("-->") == len(cues)
+    said = " ".join(cue.text for cue in srt)
+    assert "<" not in srt_file and "Say x & this" in said and "-> then that." in said
+
+
 def test_a_sentence_end_closes_a_cue_once_it_has_been_read() -> None:
     cues = script_cues(timing_table("## A\nFollow for more. Bye now, friends.\n", 150), 150)
     assert [c.text for c in cues] == ["Follow for more.", "Bye now, friends."]
