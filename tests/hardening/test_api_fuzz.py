@@ -15,6 +15,7 @@ from ninja.responses import NinjaJSONEncoder
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -25,6 +26,7 @@ CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
 ]
 
@@ -134,8 +136,11 @@ def _aim(case: Any, ids: dict[str, Any]) -> None:
     for name in case.path_parameters or {}:
         if name in ids:
             case.path_parameters[name] = ids[name]
-    if isinstance(case.body, dict) and "project" in case.body:
-        case.body["project"] = ids["project_id"]
+    if isinstance(case.body, dict):
+        if "project" in case.body:
+            case.body["project"] = ids["project_id"]
+        if case.path.startswith("/api/v1/videos") and "model" in case.body:
+            case.body["model"] = "ltx"
 
 
 @schema.parametrize()
