@@ -30,6 +30,7 @@ from videos.services import (
     PROMPT_MAX,
     PROMPT_MIN,
     SEED_MAX,
+    SHOT_NUMBER_MAX,
     JobDraft,
     job_create_for,
     job_prepare,
@@ -42,7 +43,7 @@ class ShotRef(Schema):
     model_config = ConfigDict(extra="forbid")
 
     roundtable: Id
-    number: int = Field(ge=1, le=1000)
+    number: int = Field(ge=1, le=SHOT_NUMBER_MAX)
 
 
 class VideoJobRequest(Schema):
@@ -55,7 +56,7 @@ class VideoJobRequest(Schema):
         str, StringConstraints(strip_whitespace=True, min_length=PROMPT_MIN, max_length=PROMPT_MAX)
     ]
     model: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
-    duration_seconds: float | None = Field(None, ge=1)
+    duration_seconds: float | None = Field(None, ge=1, allow_inf_nan=False)
     aspect_ratio: Literal["16:9", "9:16", "1:1"] = "16:9"
     negative_prompt: Annotated[str, StringConstraints(max_length=NEGATIVE_MAX)] = ""
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
