@@ -114,21 +114,28 @@ def studio(make_user: Any, make_project: Any, add_member: Any, asgi_app: Any) ->
 
 @pytest.fixture(autouse=True)
 def _runs_end() -> Any:
-    """Runs the fuzzer started end before the test database is flushed."""
+    """Runs the fuzzer started, and the event writer of the loop they ran on, end before the
+    test database is flushed (and before the interpreter exits, which would leave the writer's
+    thread pool shut under it)."""
     yield
-    from generation.runs import executions, launch
+    from generation.runs import events, executions, launch
 
     loop = launch._live_server_loop()
-    tasks = executions.held_tasks()
-    if loop is None or not tasks:
+    if loop is None:
         return
 
     async def stop() -> None:
+        tasks = executions.held_tasks()
         for task in tasks:
             task.cancel()
-        await asyncio.wait(tasks, timeout=10)
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        writer = events._writers.pop(loop, None)
+        if writer is not None:
+            writer._task.cancel()
+            await asyncio.wait([writer._task], timeout=5)
 
-    asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=15)
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=20)
 
 
 def _aim(case: Any, ids: dict[str, Any]) -> None:
@@ -146,7 +153,7 @@ def _aim(case: Any, ids: dict[str, Any]) -> None:
 @schema.parametrize()
 @schema.given(role=st.sampled_from(["owner", "editor", "viewer"]), aimed=st.booleans())
 @settings(
-    max_examples=25,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     phases=[Phase.explicit, Phase.generate],
