@@ -1,5 +1,6 @@
 """Schemathesis against /api/v1/openapi.json through the studio's ASGI application in-process,
-as an owner, an editor and a viewer of a project: no 5xx, every response in its schema."""
+as an owner, an editor, a viewer, a non-member, a bad token and no token: no 5xx, every response
+in its schema, every invalid request refused."""
 
 from __future__ import annotations
 
@@ -67,19 +68,25 @@ def asgi_app() -> Any:
 
 @pytest.fixture
 def studio(make_user: Any, make_project: Any, add_member: Any, asgi_app: Any) -> dict[str, Any]:
-    """A project with an owner, an editor and a viewer, each with a bearer token, and one script,
+    """A project with an owner, an editor and a viewer, and a user of no project, each with a
+    bearer token (a bad token and none are tried too); and one script,
     roundtable session and video job the owner started through the API, for cases to aim at."""
     from schemathesis.python import asgi
 
     from aura_site.accounts.tokens import token_create
 
-    owner, editor, viewer = make_user(), make_user(), make_user()
+    owner, editor, viewer, outsider = make_user(), make_user(), make_user(), make_user()
     project = make_project(owner=owner)
     add_member(project, editor, "editor")
     add_member(project, viewer, "viewer")
     tokens = {
         role: token_create(user=user, name="fuzz")[1]
-        for role, user in (("owner", owner), ("editor", editor), ("viewer", viewer))
+        for role, user in (
+            ("owner", owner),
+            ("editor", editor),
+            ("viewer", viewer),
+            ("outsider", outsider),
+        )
     }
     with asgi.get_client(asgi_app) as http:
         http.headers["Authorization"] = f"Bearer {tokens['owner']}"
@@ -138,6 +145,16 @@ def _runs_end() -> Any:
     asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=20)
 
 
+ROLES = ["owner", "editor", "viewer", "outsider", "bad token", "anonymous"]
+
+
+def _credentials(tokens: dict[str, str], role: str) -> dict[str, str]:
+    if role == "anonymous":
+        return {}
+    token = tokens.get(role, "not-a-token")
+    return {"Authorization": f"Bearer {token}"}
+
+
 def _negative(case: Any) -> bool:
     """Whether schemathesis made ``case`` to break the schema (aiming it could make it valid)."""
     return case.meta is not None and case.meta.generation.mode.is_negative
@@ -156,7 +173,7 @@ def _aim(case: Any, ids: dict[str, Any]) -> None:
 
 
 @schema.parametrize()
-@schema.given(role=st.sampled_from(["owner", "editor", "viewer"]), aimed=st.booleans())
+@schema.given(role=st.sampled_from(ROLES), aimed=st.booleans())
 @settings(
     max_examples=30,
     deadline=None,
@@ -168,7 +185,7 @@ def test_api_fuzz(case: Any, role: str, aimed: bool, studio: dict[str, Any], asg
     if aimed and not _negative(case):
         _aim(case, studio["ids"])
     case.call_and_validate(
-        headers={"Authorization": f"Bearer {studio['tokens'][role]}"},
+        headers=_credentials(studio["tokens"], role),
         checks=CHECKS,
         app=asgi_app,
     )
