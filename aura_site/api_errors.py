@@ -5,6 +5,8 @@ ninja's ``HttpError``, ``Http404``, ``PermissionDenied``) from an API operation 
 ``aura_site.api`` render it; plain Django views (SSE endpoints) use ``error_response``.
 ``correlation_id(request)`` is the request's id: the caller's ``X-Request-ID`` when it is a sane
 token, else a new one; the API returns it in the ``X-Request-ID`` response header.
+``errors(404, 409)`` declares the error shape in an operation's ``response`` for 400 and 401
+(every operation) and the codes given, so the OpenAPI document lists every status it answers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from ninja import Schema
 from ninja.errors import HttpError
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -37,6 +40,33 @@ STATUS_CODES = {
     503: "unavailable",
     504: "timeout",
 }
+
+
+class ErrorDetail(Schema):
+    field: str
+    message: str
+    type: str
+
+
+class ErrorInfo(Schema):
+    code: str
+    message: str
+    correlation_id: str
+    details: list[ErrorDetail] | None = None
+    run_id: str | None = None
+    text: str | None = None
+
+
+class ErrorResponse(Schema):
+    """``{"error": {...}}``; ``details`` on bad input, ``run_id`` and ``text`` when a run that
+    was waited for did not succeed (its text so far is kept)."""
+
+    error: ErrorInfo
+
+
+def errors(*statuses: int) -> dict[int, type[ErrorResponse]]:
+    """The error shape for 400, 401 and ``statuses``, for an operation's ``response``."""
+    return dict.fromkeys(sorted({400, 401, *statuses}), ErrorResponse)
 
 
 class ApiError(HttpError):

@@ -15,7 +15,8 @@ from ninja import Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict, Field, StringConstraints
 
-from aura_site.api_errors import correlation_id
+from aura_site.api_errors import correlation_id, errors
+from aura_site.api_types import Id, PathId
 from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
 from generation.runs.api import QuoteOut, quote_out, sse_response, start_run
@@ -52,15 +53,15 @@ class RoundtableRequest(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    project: int
+    project: Id
     brief: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=BRIEF_MIN, max_length=BRIEF_MAX)
     ]
     platform: Platform
     duration_seconds: int | None = Field(None, ge=DURATION_MIN, le=DURATION_MAX)
-    series: int | None = None
-    characters: list[int] = Field(default_factory=list, max_length=50)
-    locations: list[int] = Field(default_factory=list, max_length=50)
+    series: Id | None = None
+    characters: list[Id] = Field(default_factory=list, max_length=50)
+    locations: list[Id] = Field(default_factory=list, max_length=50)
     provider: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "auto"
     agents: dict[AgentKey, AgentChoice] = Field(default_factory=dict)
     debate: Literal["auto", "always", "never"] = "auto"
@@ -206,7 +207,9 @@ def _prepare(request: HttpRequest, body: RoundtableRequest) -> SessionDraft:
 
 
 @router.post(
-    "/roundtables/quote", response={200: QuoteOut}, summary="What a roundtable session would cost"
+    "/roundtables/quote",
+    response={200: QuoteOut, **errors(403, 404)},
+    summary="What a roundtable session would cost",
 )
 async def roundtable_quote(request: HttpRequest, body: RoundtableRequest) -> Any:
     return quote_out((await sync_to_async(_prepare)(request, body)).draft)
@@ -227,7 +230,7 @@ async def _start(request: HttpRequest, body: RoundtableRequest) -> Run:
 
 @router.post(
     "/roundtables/stream",
-    response={200: None},
+    response={200: None, **errors(403, 404, 429)},
     summary="Start a roundtable session and stream it as server-sent events",
 )
 async def roundtable_stream(request: HttpRequest, body: RoundtableRequest) -> HttpResponseBase:
@@ -235,7 +238,11 @@ async def roundtable_stream(request: HttpRequest, body: RoundtableRequest) -> Ht
     return sse_response(run.pk, 0)
 
 
-@router.post("/roundtables", response={202: SessionStarted}, summary="Start a roundtable session")
+@router.post(
+    "/roundtables",
+    response={202: SessionStarted, **errors(403, 404, 429)},
+    summary="Start a roundtable session",
+)
 async def roundtable_start(request: HttpRequest, body: RoundtableRequest) -> Any:
     run = await _start(request, body)
     session = await Session.objects.aget(run=run)
@@ -255,8 +262,12 @@ def _session(user: Any, session_id: int) -> dict[str, Any]:
     return session_out(session)
 
 
-@router.get("/roundtables/{session_id}", response=SessionOut, summary="A roundtable session")
-async def roundtable_detail(request: HttpRequest, session_id: int) -> Any:
+@router.get(
+    "/roundtables/{session_id}",
+    response={200: SessionOut, **errors(404)},
+    summary="A roundtable session",
+)
+async def roundtable_detail(request: HttpRequest, session_id: PathId) -> Any:
     return await sync_to_async(_session)(_caller(request), session_id)
 
 
@@ -270,8 +281,8 @@ def _sessions(user: Any, project_id: int) -> list[dict[str, Any]]:
 
 @router.get(
     "/projects/{project_id}/roundtables",
-    response=list[SessionOut],
+    response={200: list[SessionOut], **errors(404)},
     summary="A project's roundtable sessions, newest first",
 )
-async def roundtable_list(request: HttpRequest, project_id: int) -> Any:
+async def roundtable_list(request: HttpRequest, project_id: PathId) -> Any:
     return await sync_to_async(_sessions)(_caller(request), project_id)

@@ -14,7 +14,8 @@ from ninja import Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict, Field, StringConstraints
 
-from aura_site.api_errors import correlation_id
+from aura_site.api_errors import correlation_id, errors
+from aura_site.api_types import Id, PathId
 from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
 from generation.runs import launch
@@ -29,6 +30,7 @@ from videos.services import (
     PROMPT_MAX,
     PROMPT_MIN,
     SEED_MAX,
+    SHOT_NUMBER_MAX,
     JobDraft,
     job_create_for,
     job_prepare,
@@ -40,8 +42,8 @@ router = Router(tags=["videos"])
 class ShotRef(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    roundtable: int
-    number: int = Field(ge=1)
+    roundtable: Id
+    number: int = Field(ge=1, le=SHOT_NUMBER_MAX)
 
 
 class VideoJobRequest(Schema):
@@ -49,12 +51,12 @@ class VideoJobRequest(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    project: int
+    project: Id
     prompt: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=PROMPT_MIN, max_length=PROMPT_MAX)
     ]
     model: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
-    duration_seconds: float | None = Field(None, ge=1)
+    duration_seconds: float | None = Field(None, ge=1, allow_inf_nan=False)
     aspect_ratio: Literal["16:9", "9:16", "1:1"] = "16:9"
     negative_prompt: Annotated[str, StringConstraints(max_length=NEGATIVE_MAX)] = ""
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
@@ -186,7 +188,9 @@ def job_out(job: VideoJob, request: HttpRequest | None = None) -> dict[str, Any]
     }
 
 
-@router.get("/video-models", response=list[VideoModelOut], summary="Every video model")
+@router.get(
+    "/video-models", response={200: list[VideoModelOut], **errors()}, summary="Every video model"
+)
 async def video_model_list(request: HttpRequest) -> Any:
     models = await sync_to_async(video_models)()
     return [model.as_dict() for model in models]
@@ -199,7 +203,11 @@ def _prepare(request: HttpRequest, body: VideoJobRequest) -> JobDraft:
     return job_prepare(user, project, data, correlation_id=correlation_id(request))
 
 
-@router.post("/videos/quote", response={200: QuoteOut}, summary="What a video job would cost")
+@router.post(
+    "/videos/quote",
+    response={200: QuoteOut, **errors(403, 404)},
+    summary="What a video job would cost",
+)
 async def video_quote(request: HttpRequest, body: VideoJobRequest) -> Any:
     return quote_out((await sync_to_async(_prepare)(request, body)).draft)
 
@@ -222,7 +230,11 @@ def _job_by_run(run: Run, request: HttpRequest) -> dict[str, Any]:
     return job_out(job, request)
 
 
-@router.post("/videos", response={202: VideoJobOut}, summary="Start a video job")
+@router.post(
+    "/videos",
+    response={202: VideoJobOut, **errors(403, 404, 429)},
+    summary="Start a video job",
+)
 async def video_start(request: HttpRequest, body: VideoJobRequest) -> Any:
     run = await _start(request, body)
     return Status(202, await sync_to_async(_job_by_run)(run, request))
@@ -233,8 +245,8 @@ def _job(user: Any, job_id: int, request: HttpRequest) -> dict[str, Any]:
     return job_out(job, request)
 
 
-@router.get("/videos/{job_id}", response=VideoJobOut, summary="A video job")
-async def video_detail(request: HttpRequest, job_id: int) -> Any:
+@router.get("/videos/{job_id}", response={200: VideoJobOut, **errors(404)}, summary="A video job")
+async def video_detail(request: HttpRequest, job_id: PathId) -> Any:
     return await sync_to_async(_job)(_caller(request), job_id, request)
 
 
@@ -245,19 +257,19 @@ def _jobs(user: Any, project_id: int, request: HttpRequest) -> list[dict[str, An
 
 @router.get(
     "/projects/{project_id}/videos",
-    response=list[VideoJobOut],
+    response={200: list[VideoJobOut], **errors(404)},
     summary="A project's video jobs, newest first",
 )
-async def video_list(request: HttpRequest, project_id: int) -> Any:
+async def video_list(request: HttpRequest, project_id: PathId) -> Any:
     return await sync_to_async(_jobs)(_caller(request), project_id, request)
 
 
 @router.post(
     "/videos/{job_id}/cancel",
-    response=VideoJobOut,
+    response={200: VideoJobOut, **errors(403, 404)},
     summary="Cancel a video job (the provider's own cancel is called); idempotent",
 )
-async def video_cancel(request: HttpRequest, job_id: int) -> Any:
+async def video_cancel(request: HttpRequest, job_id: PathId) -> Any:
     launch.note_loop()
     user = _caller(request)
     job, _ = await sync_to_async(selectors.job_get_any_project)(user, job_id, Role.EDITOR)

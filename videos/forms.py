@@ -9,9 +9,17 @@ from typing import Any
 
 from django import forms
 
+from aura_site.api_types import ID_MAX
 from videos.catalogue import VideoModel
 from videos.models import AspectRatio
-from videos.services import IMAGE_MAX_BYTES, NEGATIVE_MAX, PROMPT_MAX, PROMPT_MIN
+from videos.services import (
+    IMAGE_MAX_BYTES,
+    NEGATIVE_MAX,
+    PROMPT_MAX,
+    PROMPT_MIN,
+    SEED_MAX,
+    SHOT_NUMBER_MAX,
+)
 
 
 class VideoJobForm(forms.Form):
@@ -51,14 +59,18 @@ class VideoJobForm(forms.Form):
         max_length=NEGATIVE_MAX,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "blurry, text, watermark"}),
     )
-    seed = forms.IntegerField(label="Seed", required=False, min_value=0)
+    seed = forms.IntegerField(label="Seed", required=False, min_value=0, max_value=SEED_MAX)
     image = forms.ImageField(
         label="Start image",
         required=False,
         help_text="PNG or JPEG under 5 MB, for models that animate an image.",
     )
-    shot_roundtable = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    shot_number = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    shot_roundtable = forms.IntegerField(
+        required=False, min_value=1, max_value=ID_MAX, widget=forms.HiddenInput
+    )
+    shot_number = forms.IntegerField(
+        required=False, min_value=1, max_value=SHOT_NUMBER_MAX, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args: Any, models: list[VideoModel], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -68,6 +80,16 @@ class VideoJobForm(forms.Form):
         model_field.choices = [(model.name, model.label) for model in models]
         first = next((m.name for m in models if m.configured), models[0].name if models else "")
         model_field.initial = first
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "shot_roundtable" in self.errors or "shot_number" in self.errors:
+            self.add_error(
+                None,
+                "The roundtable shot this clip is made from is not valid; "
+                "open it again from the roundtable's shot list.",
+            )
+        return cleaned
 
     def clean_image(self) -> Any:
         image = self.cleaned_data.get("image")

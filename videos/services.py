@@ -21,6 +21,7 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from aura_site.api_types import ID_MAX
 from aura_site.projects import live
 from aura_site.projects.models import Activity, Project
 from generation.runs.models import Run
@@ -35,6 +36,7 @@ from videos.storage import file_save, job_folder
 PROMPT_MIN, PROMPT_MAX = 3, 2000
 NEGATIVE_MAX = 2000
 SEED_MAX = 2**32 - 1
+SHOT_NUMBER_MAX = 1000
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
 IMAGE_TYPES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 _DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.S)
@@ -77,6 +79,9 @@ def _shot(project: Project, value: Any, errors: dict[str, str]) -> dict[str, Any
         session_id, number = int(value["roundtable"]), int(value["number"])
     except (KeyError, TypeError, ValueError):
         errors["shot"] = "Give the shot as {roundtable: id, number: n}."
+        return {}
+    if not 1 <= session_id <= ID_MAX:
+        errors["shot"] = "No such roundtable in this project."
         return {}
     session_model = apps.get_model("roundtable", "Session")
     session = session_model.objects.filter(project=project, pk=session_id).first()
@@ -123,6 +128,9 @@ def job_input_clean(
             duration = Decimal(str(raw_duration))
         except InvalidOperation:
             errors["duration_seconds"] = "The duration is a number of seconds."
+        else:
+            if not duration.is_finite():
+                errors["duration_seconds"] = "The duration is a number of seconds."
     if (
         "duration_seconds" not in errors
         and model is not None

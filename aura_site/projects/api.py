@@ -9,6 +9,8 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from aura_site.api_errors import errors
+from aura_site.api_types import PathId
 from aura_site.projects import selectors, services
 from aura_site.projects.models import Membership, Role
 
@@ -76,12 +78,20 @@ def _project_out(membership: Membership) -> ProjectOut:
     )
 
 
-@router.get("/projects", response=list[ProjectOut], summary="Projects I belong to, with my role")
+@router.get(
+    "/projects",
+    response={200: list[ProjectOut], **errors()},
+    summary="Projects I belong to, with my role",
+)
 def list_projects(request: HttpRequest) -> list[ProjectOut]:
     return [_project_out(m) for m in selectors.memberships_for_user(_caller(request))]
 
 
-@router.post("/projects", response={201: ProjectOut}, summary="Create a project; I become owner")
+@router.post(
+    "/projects",
+    response={201: ProjectOut, **errors(409)},
+    summary="Create a project; I become owner",
+)
 def create_project(request: HttpRequest, payload: ProjectIn) -> Status[ProjectOut]:
     project = services.project_create(
         user=_caller(request), name=payload.name, description=payload.description
@@ -92,10 +102,10 @@ def create_project(request: HttpRequest, payload: ProjectIn) -> Status[ProjectOu
 
 @router.post(
     "/projects/{project_id}/members",
-    response={201: MemberOut},
+    response={201: MemberOut, **errors(403, 404, 409)},
     summary="Add an existing user to a project (owners only)",
 )
-def add_member(request: HttpRequest, project_id: int, payload: MemberIn) -> Status[MemberOut]:
+def add_member(request: HttpRequest, project_id: PathId, payload: MemberIn) -> Status[MemberOut]:
     project, _ = selectors.project_for_user(_caller(request), project_id, Role.OWNER)
     identifier = payload.username or payload.email or ""
     try:

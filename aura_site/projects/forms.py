@@ -1,10 +1,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django import forms
+from django.core.validators import MaxLengthValidator
 
 from aura_site.projects.models import Character, Location, Project, Role, Series
+
+TEXT_MAX = 5000
+"""The longest free text (a description, a look, a voice) a project or world item keeps, as the
+API's ``ProjectIn.description``."""
+
+
+def _bounded(form: forms.ModelForm, *names: str) -> None:
+    for name in names:
+        field = form.fields[name]
+        assert isinstance(field, forms.CharField)
+        field.max_length = TEXT_MAX
+        field.validators.append(MaxLengthValidator(TEXT_MAX))
+        field.widget.attrs["maxlength"] = str(TEXT_MAX)
 
 
 class ProjectForm(forms.ModelForm):
@@ -17,6 +32,10 @@ class ProjectForm(forms.ModelForm):
                 attrs={"rows": 3, "placeholder": "What this project is for"}
             ),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _bounded(self, "description")
 
     def clean_name(self) -> str:
         name = str(self.cleaned_data["name"]).strip()
@@ -58,6 +77,10 @@ class MemberRoleForm(forms.Form):
 
 
 class _WorldItemForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _bounded(self, *(name for name in ("description", "look", "voice") if name in self.fields))
+
     def clean_name(self) -> str:
         name = str(self.cleaned_data["name"]).strip()
         if not name:

@@ -8,6 +8,7 @@ from asgiref.sync import async_to_sync
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from aura_site.api_errors import errors
 from generation.chain.policy import provider_infos
 
 router = Router(tags=["providers"])
@@ -28,7 +29,9 @@ class ProviderOut(Schema):
     how_to_configure: str
 
 
-@router.get("/providers", response=list[ProviderOut], summary="List the LLM providers")
+@router.get(
+    "/providers", response={200: list[ProviderOut], **errors()}, summary="List the LLM providers"
+)
 def providers_list(request: HttpRequest) -> list[ProviderOut]:
     """Prices are USD per 1,000 tokens, as strings (exact decimals). ``healthy`` is cheap: Ollama
     answers ``GET /api/tags`` with the model installed; a cloud provider is configured and its

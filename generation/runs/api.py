@@ -8,15 +8,16 @@ import functools
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 
-from aura_site.api_errors import ApiError, error_body
+from aura_site.api_errors import ApiError, error_body, errors
+from aura_site.api_types import ID_MAX
 from generation.runs import launch
 from generation.runs.events import TERMINAL_EVENTS, writer_for_loop
 from generation.runs.models import Run, RunStatus
@@ -228,7 +229,7 @@ async def run_finished(request: HttpRequest, run: Run) -> Any:
     return JsonResponse(body_out, status=status)
 
 
-@router.get("/runs/{run_id}", response=RunOut, summary="A run's state")
+@router.get("/runs/{run_id}", response={200: RunOut, **errors(404)}, summary="A run's state")
 async def run_detail(request: HttpRequest, run_id: str) -> Any:
     run, _ = await sync_to_async(run_for_user)(_caller(request), run_id)
     return await sync_to_async(run_state)(run.pk)
@@ -238,7 +239,7 @@ def _after(request: HttpRequest, after: int | None) -> int:
     header = request.headers.get("Last-Event-ID", "").strip()
     if header:
         try:
-            return max(0, int(header))
+            return min(ID_MAX, max(0, int(header)))
         except ValueError:
             raise ApiError(
                 400,
@@ -251,18 +252,22 @@ def _after(request: HttpRequest, after: int | None) -> int:
 
 @router.get(
     "/runs/{run_id}/events",
-    response={200: None},
+    response={200: None, **errors(404)},
     summary="Replay a run's events after Last-Event-ID (or ?after=), then follow it live",
 )
 async def run_events(
-    request: HttpRequest, run_id: str, after: int | None = None
+    request: HttpRequest, run_id: str, after: Annotated[int, Query(ge=0, le=ID_MAX)] | None = None
 ) -> HttpResponseBase:
     launch.note_loop()
     run, _ = await sync_to_async(run_for_user)(_caller(request), run_id)
     return sse_response(run.pk, _after(request, after))
 
 
-@router.post("/runs/{run_id}/cancel", response=RunOut, summary="Cancel a run (idempotent)")
+@router.post(
+    "/runs/{run_id}/cancel",
+    response={200: RunOut, **errors(403, 404)},
+    summary="Cancel a run (idempotent)",
+)
 async def run_cancel_view(request: HttpRequest, run_id: str) -> Any:
     launch.note_loop()
     run = await run_cancel(_caller(request), run_id)

@@ -16,7 +16,8 @@ from django.http.response import HttpResponseBase
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field, StringConstraints
 
-from aura_site.api_errors import ApiError, correlation_id
+from aura_site.api_errors import ApiError, correlation_id, errors
+from aura_site.api_types import Id, PathId
 from generation.runs.api import (
     QuoteOut,
     RunOut,
@@ -46,12 +47,12 @@ class ScriptRequest(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    project: int
+    project: Id
     topic: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
     audience: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
     tone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
     template: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = None
-    persona: int | None = None
+    persona: Id | None = None
     platform: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "youtube"
     delivery: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     duration_seconds: int = Field(60, ge=10, le=1800)
@@ -78,14 +79,18 @@ async def _start(request: HttpRequest, body: ScriptRequest) -> Run:
     return await start_run(functools.partial(_prepare, request, body))
 
 
-@router.post("/scripts/quote", response={200: QuoteOut}, summary="What a script run would cost")
+@router.post(
+    "/scripts/quote",
+    response={200: QuoteOut, **errors(403, 404, 503)},
+    summary="What a script run would cost",
+)
 async def script_quote(request: HttpRequest, body: ScriptRequest) -> Any:
     return quote_out(await sync_to_async(_prepare)(request, body))
 
 
 @router.post(
     "/scripts/stream",
-    response={200: None},
+    response={200: None, **errors(403, 404, 429, 503)},
     summary="Start a script run and stream it as server-sent events",
 )
 async def script_stream(request: HttpRequest, body: ScriptRequest) -> HttpResponseBase:
@@ -93,7 +98,11 @@ async def script_stream(request: HttpRequest, body: ScriptRequest) -> HttpRespon
     return sse_response(run.pk, 0)
 
 
-@router.post("/scripts", response={200: RunOut}, summary="Run a script and wait for it")
+@router.post(
+    "/scripts",
+    response={200: RunOut, **errors(403, 404, 409, 429, 502, 503, 504)},
+    summary="Run a script and wait for it",
+)
 async def script_complete(request: HttpRequest, body: ScriptRequest) -> Any:
     return await run_finished(request, await _start(request, body))
 
@@ -181,8 +190,12 @@ def script_out(script: Script) -> ScriptOut:
     )
 
 
-@router.get("/scripts/{script_id}", response=ScriptOut, summary="A saved script with its versions")
-def script_detail(request: HttpRequest, script_id: int) -> ScriptOut:
+@router.get(
+    "/scripts/{script_id}",
+    response={200: ScriptOut, **errors(404)},
+    summary="A saved script with its versions",
+)
+def script_detail(request: HttpRequest, script_id: PathId) -> ScriptOut:
     user = request.auth  # type: ignore[attr-defined]
     script, _ = selectors.script_get_any_project(user, script_id)
     return script_out(script)
