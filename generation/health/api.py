@@ -11,6 +11,7 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from aura_site.api_errors import errors
 from generation.health.selectors import ProviderHealth, Window, providers_health
 
 router = Router(tags=["providers"])
@@ -118,7 +119,7 @@ def health_out(item: ProviderHealth, *, staff: bool) -> dict[str, Any]:
 
 @router.get(
     "/providers/health",
-    response=list[ProviderHealthOut],
+    response={200: list[ProviderHealthOut], **errors()},
     summary="Provider health from real traffic",
 )
 def providers_health_list(request: HttpRequest) -> list[dict[str, Any]]:
