@@ -185,7 +185,13 @@ async def _sse(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) 
 
     async with aconnect_sse(client, method, url, **kwargs) as source:
         async for event in source.aiter_sse():
-            yield int(event.id), event.event, json.loads(event.data)
+            try:
+                data = json.loads(event.data)
+            except ValueError:
+                raise AssertionError(
+                    f"not JSON: {event!r} ({source.response.headers.get('content-type')})"
+                ) from None
+            yield int(event.id), event.event, data
 
 
 @dataclass
