@@ -13,7 +13,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,14 +28,11 @@ import pytest
 
 from generation.benchmarks.studio import free_port, manage, process_stop
 from tests.fakes.providers import (
-    HANG,
     SSE_HEADERS,
     FakeProviderServer,
     Pause,
     Reply,
     openai_events,
-    sse,
-    openai_chunk,
 )
 from tests.scaleout.conftest import FAILED
 from tests.scaleout.test_scaleout import (
@@ -196,9 +192,13 @@ def _base_env(data_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def services(services_available: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+def services(
+    services_available: bool, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Services]:
     if not services_available:
-        pytest.skip("PostgreSQL and Redis are not running on 127.0.0.1 (set CI=true to require them)")
+        pytest.skip(
+            "PostgreSQL and Redis are not running on 127.0.0.1 (set CI=true to require them)"
+        )
     import psycopg
 
     logs = tmp_path_factory.mktemp("faults-services")
@@ -254,9 +254,10 @@ def cluster(
                 sys.stderr.write(f"\n--- {process} log ---\n{cluster.log(process)[-6000:]}\n")
         with contextlib.suppress(Exception):
             redis_client.Redis.from_url(env["REDIS_URL"]).flushdb()
-        with contextlib.suppress(Exception), psycopg.connect(
-            services.postgres.url(), autocommit=True
-        ) as admin:
+        with (
+            contextlib.suppress(Exception),
+            psycopg.connect(services.postgres.url(), autocommit=True) as admin,
+        ):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -364,3 +365,51 @@ async def _redis_scenario(
     assert through_a.names[-1] == "done", through_a.names[-5:]
     assert through_a.text == state["text"]
     return state
+
+
+# ---- PostgreSQL restarted mid-run ----------------------------------------------------------
+
+
+def test_postgres_restarted_mid_run_the_run_never_stays_running(
+    services: Services, cluster: Cluster
+) -> None:
+    """PostgreSQL is stopped (fast: every connection is cut) while a script streams on the
+    worker, and started again two seconds later: the run goes on writing and succeeds whole,
+    or ends ``interrupted`` keeping the text it had stored; it is never left ``running``."""
+    pieces = _words()
+    with FakeProviderServer() as fake:
+        fake.push(slow_openai(pieces, 0.06))
+        cluster.env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.url("/v1"))
+        a = cluster.daphne("a")
+        cluster.worker()
+        state, before = asyncio.run(_postgres_scenario(services, a))
+    whole = "".join(pieces)
+    assert state["status"] in ("succeeded", "interrupted"), state
+    if state["status"] == "succeeded":
+        assert state["text"] == whole
+    else:
+        assert state["error"]["code"] == "interrupted", state
+        assert whole.startswith(state["text"]) and len(state["text"]) >= len(before) > 0
+
+
+async def _postgres_scenario(services: Services, a: str) -> tuple[dict[str, Any], str]:
+    async with httpx.AsyncClient(headers=_api(services), timeout=httpx.Timeout(60)) as client:
+        run_id, through_a, started = await _start_followed(client, a, services)
+        await _chunks(through_a, 15, started)
+        await asyncio.sleep(0.5)
+        before = _run_state(a, services, run_id)["text"]
+        services.postgres.stop()
+        await asyncio.sleep(2.0)
+        services.postgres.start()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(started, 60)
+
+        def ended() -> dict[str, Any] | None:
+            try:
+                current = _run_state(a, services, run_id)
+            except (httpx.HTTPError, AssertionError):
+                return None
+            return current if current["status"] in TERMINAL else None
+
+        state = await asyncio.to_thread(_wait, ended, 60, "the run to end")
+    return state, before
