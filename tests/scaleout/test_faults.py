@@ -13,6 +13,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -413,3 +414,122 @@ async def _postgres_scenario(services: Services, a: str) -> tuple[dict[str, Any]
 
         state = await asyncio.to_thread(_wait, ended, 60, "the run to end")
     return state, before
+
+
+# ---- A worker killed mid-roundtable and mid-video poll -------------------------------------
+
+
+def _kill_worker(cluster: Cluster) -> None:
+    cluster.processes["worker"].send_signal(signal.SIGKILL)
+    cluster.processes["worker"].wait(timeout=10)
+
+
+def test_worker_killed_mid_roundtable_the_session_ends_interrupted_with_every_text(
+    services: Services, cluster: Cluster
+) -> None:
+    """The five agents stream at once on the worker; it is killed (SIGKILL) once every agent
+    has text stored: the reaper ends the session ``interrupted`` and each agent keeps (at
+    least) the text it had stored."""
+    pieces = _words(200, "r")
+    with FakeProviderServer() as fake:
+        fake.push(slow_openai(pieces, 0.05))
+        cluster.env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.url("/v1"))
+        a = cluster.daphne("a")
+        cluster.worker()
+        auth = _api(services)
+        started = httpx.post(
+            f"{a}/api/v1/roundtables",
+            json={
+                "project": services.project_id,
+                "brief": "A lighthouse keeper's last night before automation",
+                "platform": "youtube",
+                "provider": "openai",
+                "debate": "never",
+            },
+            headers=auth,
+            timeout=20,
+        )
+        assert started.status_code == 202, started.text
+        session_id = started.json()["id"]
+
+        def session() -> dict[str, Any]:
+            response = httpx.get(f"{a}/api/v1/roundtables/{session_id}", headers=auth, timeout=20)
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        before = _wait(
+            lambda: (
+                (s := session())["agents"] and all(len(g["text"]) > 20 for g in s["agents"]) and s
+            ),
+            60,
+            "every agent to have text stored",
+        )
+        _kill_worker(cluster)
+        after = _wait(
+            lambda: (s := session())["status"] not in ("queued", "running") and s,
+            60,
+            "the reaper to end the session",
+        )
+    assert after["status"] == "interrupted", after
+    whole = "".join(pieces)
+    for earlier, agent in zip(before["agents"], after["agents"], strict=True):
+        assert agent["status"] == "failed", agent
+        assert agent["error"]["code"] == "interrupted", agent
+        assert len(agent["text"]) >= len(earlier["text"]) > 0
+        assert whole.startswith(agent["text"]), agent["text"][:200]
+    run = _run_state(a, services, after["run_id"])
+    assert run["status"] == "interrupted"
+
+
+def test_worker_killed_mid_video_poll_resumes_on_a_new_worker_without_submitting_twice(
+    services: Services, cluster: Cluster
+) -> None:
+    """A video job polls the custom server every 0.3 s from the worker; the worker is killed
+    (SIGKILL) between polls and a new one started: the overdue step is relaunched, polling
+    resumes and the job succeeds, with one submit."""
+    from tests.fakes.videos import FakeNeura
+    from tests.videos_media.make import moving_pattern_mp4
+
+    clip = moving_pattern_mp4(seconds=2.0)
+    with FakeNeura(video=clip) as neura:
+        neura.next_job(
+            ["queued", *[{"status": "processing", "progress": p / 20} for p in range(1, 16)]]
+            + ["completed"]
+        )
+        cluster.env.update(
+            NEURA_AI_SERVER=neura.base_url,
+            NEURA_API_KEY=neura.api_key,
+            AURA_VIDEO_POLL_SECONDS="0.3",
+            AURA_VIDEO_POLL_MAX_SECONDS="0.5",
+        )
+        a = cluster.daphne("a")
+        cluster.worker()
+        auth = _api(services)
+        started = httpx.post(
+            f"{a}/api/v1/videos",
+            json={"project": services.project_id, "prompt": "A tugboat at dawn", "model": "neura"},
+            headers=auth,
+            timeout=20,
+        )
+        assert started.status_code == 202, started.text
+        job_id = started.json()["id"]
+
+        def polls() -> int:
+            return sum(1 for r in neura.api_requests if r.method == "GET")
+
+        _wait(lambda: polls() >= 3, 60, "the job to be polled")
+        _kill_worker(cluster)
+        polled_before = polls()
+        cluster.worker()
+
+        def ended() -> dict[str, Any] | None:
+            job = httpx.get(f"{a}/api/v1/videos/{job_id}", headers=auth, timeout=20).json()
+            return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+        job = _wait(ended, 90, "the video job to end", step=0.3)
+        submits = [r for r in neura.api_requests if r.method == "POST"]
+        polled_after = polls()
+    assert job["status"] == "succeeded", job
+    assert len(submits) == 1
+    assert polled_after > polled_before
+    assert "overdue; relaunched" in cluster.log("a") + cluster.log("worker")
