@@ -533,3 +533,54 @@ def test_worker_killed_mid_video_poll_resumes_on_a_new_worker_without_submitting
     assert len(submits) == 1
     assert polled_after > polled_before
     assert "overdue; relaunched" in cluster.log("a") + cluster.log("worker")
+
+
+# ---- A provider that hangs before its first byte, one that stalls mid-stream ---------------
+
+
+def test_provider_time_outs_fall_back_before_text_and_keep_the_text_after(
+    services: Services, cluster: Cluster
+) -> None:
+    """With 1.5 s first-token and stall time-outs: a provider that stalls after ten words ends
+    its run with those words kept and no fallback; a provider that answers its headers and
+    then nothing is given up on and Auto falls back to RuleBased, which writes the script."""
+    said = _words(10, "s")
+    stalled = Reply(200, dict(SSE_HEADERS), openai_events(said, done=False)[:-2], end="hang")
+    silent = Reply(200, dict(SSE_HEADERS), [], end="hang")
+    with FakeProviderServer() as fake:
+        fake.push(stalled, silent)
+        cluster.env.update(
+            OPENAI_API_KEY="sk-test",
+            OPENAI_BASE_URL=fake.url("/v1"),
+            FAULTS_FIRST_TOKEN_TIMEOUT="1.5",
+            FAULTS_STALL_TIMEOUT="1.5",
+            AURA_AUTO_CHAIN="openai,rulebased",
+        )
+        a = cluster.daphne("a")
+        cluster.worker()
+        stall, hang = asyncio.run(_time_out_scenario(services, a))
+        assert fake.disconnects >= 2
+    stall_state, stall_events = stall
+    assert stall_state["status"] == "failed", stall_state
+    assert stall_state["text"] == stall_events.text == "".join(said)
+    assert "stall_timeout" in stall_state["error"]["message"], stall_state["error"]
+    assert "provider_switch" not in stall_events.names
+    hang_state, hang_events = hang
+    assert hang_state["status"] == "succeeded", hang_state
+    switches = [d for _, e, d in hang_events.events if e == "provider_switch"]
+    assert switches, hang_events.names
+    assert "first_token_timeout" in str(switches[0]), switches[0]
+    assert hang_state["provider"] == "rulebased", hang_state
+    assert hang_state["text"] and hang_state["text"] == hang_events.text
+
+
+async def _time_out_scenario(
+    services: Services, a: str
+) -> tuple[tuple[dict[str, Any], Followed], tuple[dict[str, Any], Followed]]:
+    results = []
+    async with httpx.AsyncClient(headers=_api(services), timeout=httpx.Timeout(60)) as client:
+        for provider in ("openai", "auto"):
+            run_id, followed, task = await _start_followed(client, a, services, provider=provider)
+            await asyncio.wait_for(task, 90)
+            results.append((_run_state(a, services, run_id), followed))
+    return results[0], results[1]
