@@ -584,3 +584,106 @@ async def _time_out_scenario(
             await asyncio.wait_for(task, 90)
             results.append((_run_state(a, services, run_id), followed))
     return results[0], results[1]
+
+
+# ---- A viewer on a slow connection ---------------------------------------------------------
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def _stalled_viewer(base: str, run_id: str, cookie: str) -> socket.socket:
+    """A WebSocket client that completes the handshake with a tiny receive buffer and then
+    never reads."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    sock.sendall(
+        (
+            f"GET /ws/runs/{run_id}/ HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {base}\r\nCookie: sessionid={cookie}\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        assert chunk, head
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def _established(port: int, peer: int) -> bool:
+    result = subprocess.run(
+        ["ss", "-Htn", "state", "established", f"( sport = :{port} and dport = :{peer} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return bool(result.stdout.strip())
+
+
+def test_a_viewer_that_never_reads_stays_bounded_and_others_finish(
+    services: Services, cluster: Cluster
+) -> None:
+    """A run streams about 600 KB; through process B one viewer follows normally and another
+    completes its handshake and never reads. B's memory stays within a bound, the normal viewer
+    and the run finish whole, and B lets go of the stalled socket after the run ends."""
+    pieces = [f"{'x' * 995}{index:04d} " for index in range(600)]  # 600 words: a 240 s script
+    with FakeProviderServer() as fake:
+        fake.push(slow_openai(pieces, 0.004))
+        cluster.env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.url("/v1"))
+        a, b = cluster.daphne("a"), cluster.daphne("b")
+        cluster.worker()
+        cookie = _session_cookie(b)
+        b_pid = cluster.processes["b"].pid
+        rss_before = _rss_kib(b_pid)
+        state, shown, stalled, peak = asyncio.run(
+            _slow_viewer_scenario(services, a, b, cookie, b_pid)
+        )
+        server_port = int(b.rsplit(":", 1)[1])
+        peer_port = stalled.getsockname()[1]
+        try:
+            _wait(
+                lambda: not _established(server_port, peer_port),
+                60,
+                "process B to let go of the stalled viewer",
+                step=0.5,
+            )
+        finally:
+            stalled.close()
+    whole = "".join(pieces)
+    assert state["status"] == "succeeded", state
+    assert state["text"] == whole
+    assert shown == whole
+    assert peak - rss_before < 64 * 1024, (rss_before, peak)
+
+
+async def _slow_viewer_scenario(
+    services: Services, a: str, b: str, cookie: str, b_pid: int
+) -> tuple[dict[str, Any], str, socket.socket, int]:
+    async with httpx.AsyncClient(headers=_api(services), timeout=httpx.Timeout(60)) as client:
+        run_id, through_a, started = await _start_followed(
+            client, a, services, duration_seconds=240
+        )
+        stalled = await asyncio.to_thread(_stalled_viewer, b, run_id, cookie)
+        messages: list[str] = []
+        viewer = asyncio.create_task(
+            _ws_follow(_ws_url(b, run_id), cookie, b, f"run-{run_id}", messages)
+        )
+        peak = 0
+        deadline = time.monotonic() + 120
+        while not viewer.done() and time.monotonic() < deadline:
+            peak = max(peak, _rss_kib(b_pid))
+            await asyncio.sleep(0.2)
+        shown = await asyncio.wait_for(viewer, 120)
+        await asyncio.wait_for(started, 60)
+        state = _run_state(b, services, run_id)
+    return state, shown, stalled, peak
