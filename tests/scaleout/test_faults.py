@@ -493,8 +493,11 @@ def test_worker_killed_mid_video_poll_resumes_on_a_new_worker_without_submitting
     clip = moving_pattern_mp4(seconds=2.0)
     with FakeNeura(video=clip) as neura:
         neura.next_job(
-            ["queued", *[{"status": "processing", "progress": p / 20} for p in range(1, 16)]]
-            + ["completed"]
+            [
+                "queued",
+                *[{"status": "processing", "progress": p / 20} for p in range(1, 16)],
+                "completed",
+            ]
         )
         cluster.env.update(
             NEURA_AI_SERVER=neura.base_url,
@@ -670,9 +673,7 @@ async def _slow_viewer_scenario(
     services: Services, a: str, b: str, cookie: str, b_pid: int
 ) -> tuple[dict[str, Any], str, socket.socket, int]:
     async with httpx.AsyncClient(headers=_api(services), timeout=httpx.Timeout(60)) as client:
-        run_id, through_a, started = await _start_followed(
-            client, a, services, duration_seconds=240
-        )
+        run_id, _, started = await _start_followed(client, a, services, duration_seconds=240)
         stalled = await asyncio.to_thread(_stalled_viewer, b, run_id, cookie)
         messages: list[str] = []
         viewer = asyncio.create_task(
