@@ -50,7 +50,7 @@ class RunConsumer(AsyncWebsocketConsumer):
     ``channel_layer_alias = None`` keeps Channels from opening one, whose failure while the
     channel layer is unreachable (Redis restarting) would end the socket with 1011."""
 
-    channel_layer_alias = None  # type: ignore[assignment]
+    channel_layer_alias = None
     run: Run
     can_edit: bool = False
     last_seq: int = 0
