@@ -31,10 +31,10 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.urls import reverse
 
+from aura_site.db import db_sync_to_async
 from aura_site.fetch import FetchRefused, checked_fetch
 from generation.costs.budgets import BudgetExceeded, abudget_reserve
 from generation.costs.models import Unit
@@ -213,7 +213,7 @@ async def _submit(ctx: StepContext, part: StepPart) -> Again | Done:
     except BudgetExceeded as exc:
         return _attempt_failed(ctx, part, "budget", exc.message, retryable=False)
     request_data = ctx.run.input.get("request") or {}
-    image, image_type = await sync_to_async(_image_of)(ctx)
+    image, image_type = await db_sync_to_async(_image_of)(ctx)
     request = VideoRequest(
         prompt=str(request_data.get("prompt") or ""),
         model=str(candidate["provider_model"]),

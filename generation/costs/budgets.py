@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from aura_site.db import db_sync_to_async
 from generation.costs.models import Budget, BudgetHold, BudgetQuerySet, CostRecord, Unit
 from generation.costs.services import (
     PriceQuote,
@@ -416,8 +416,8 @@ def holds_purge(now: datetime.datetime | None = None, *, run_ids: list[str] | No
     return deleted
 
 
-abudget_check = sync_to_async(budget_check)
-abudget_check_call = sync_to_async(budget_check_call)
-abudget_reserve = sync_to_async(budget_reserve)
-abudget_reserve_call = sync_to_async(budget_reserve_call)
-ahold_release = sync_to_async(hold_release)
+abudget_check = db_sync_to_async(budget_check)
+abudget_check_call = db_sync_to_async(budget_check_call)
+abudget_reserve = db_sync_to_async(budget_reserve)
+abudget_reserve_call = db_sync_to_async(budget_reserve_call)
+ahold_release = db_sync_to_async(hold_release)

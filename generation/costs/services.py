@@ -17,12 +17,12 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.db.models import BigIntegerField, F, Min, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
+from aura_site.db import db_sync_to_async
 from generation.costs.models import Budget, BudgetHold, CostRecord, Price, Unit
 from generation.costs.tokens import estimate_tokens
 
@@ -110,7 +110,7 @@ def _or_zero(price: Decimal | None) -> Decimal:
     return Decimal(0) if price is None else price
 
 
-aprice_for = sync_to_async(price_for)
+aprice_for = db_sync_to_async(price_for)
 
 
 def cost_from_quote(quote: PriceQuote, input_tokens: int, output_tokens: int) -> Decimal:
@@ -255,7 +255,7 @@ def _alerts_after(record: CostRecord) -> None:
             logger.exception("a hook after cost record %s failed", record.pk)
 
 
-acost_record_create = sync_to_async(cost_record_create)
+acost_record_create = db_sync_to_async(cost_record_create)
 
 
 def _units(field: str = "cost") -> Cast:

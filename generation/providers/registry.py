@@ -21,10 +21,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from aura_site.db import db_sync_to_async
 from generation.providers.base import LLMProvider, ProviderError
 
 RULEBASED = "rulebased"
@@ -86,7 +87,7 @@ def get_provider(alias: str) -> LLMProvider:
 
 async def aget_provider(alias: str) -> LLMProvider:
     _config(alias)
-    overrides = await sync_to_async(_overrides)()
+    overrides = await db_sync_to_async(_overrides)()
     return _build(alias, overrides)
 
 
@@ -97,7 +98,7 @@ def all_providers() -> list[LLMProvider]:
 
 
 async def aall_providers() -> list[LLMProvider]:
-    overrides = await sync_to_async(_overrides)()
+    overrides = await db_sync_to_async(_overrides)()
     return [_build(alias, overrides) for alias in settings.LLM_PROVIDERS]
 
 

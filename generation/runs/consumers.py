@@ -46,6 +46,11 @@ _BATCH_LIMIT = 200
 
 
 class RunConsumer(AsyncWebsocketConsumer):
+    """Live events reach it through ``fanout.subscribe``, never through a channel of its own:
+    ``channel_layer_alias = None`` keeps Channels from opening one, whose failure while the
+    channel layer is unreachable (Redis restarting) would end the socket with 1011."""
+
+    channel_layer_alias = None
     run: Run
     can_edit: bool = False
     last_seq: int = 0

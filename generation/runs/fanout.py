@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 EVENT_MESSAGE_TYPE = "run.event"
 _QUEUE_LIMIT = 2000
+_RETRY_MAX_SECONDS = 2.0
 
 
 def _shared_layer() -> Any | None:
@@ -108,13 +109,35 @@ async def subscribe(run_id: object) -> AsyncIterator[asyncio.Queue[dict[str, Any
                 if not subscribers:
                     _hub.subscribers.pop(key, None)
         return
-    channel = await layer.new_channel("runs-follow")
     group = group_name(key)
-    await layer.group_add(group, channel)
+    channel = await layer.new_channel("runs-follow")
+    joined = False
+    with contextlib.suppress(Exception):
+        await layer.group_add(group, channel)
+        joined = True
 
     async def pump() -> None:
+        """Move the run's messages into the queue; while the layer is unreachable, retry, and
+        join the group again (a restarted Redis has forgotten it). Messages lost meanwhile are
+        read from the stored log by the subscriber."""
+        nonlocal joined
+        failures = 0
         while True:
-            message = await layer.receive(channel)
+            try:
+                if not joined:
+                    await layer.group_add(group, channel)
+                    joined = True
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if failures == 0:
+                    logger.warning("following run %s live failed; retrying", key, exc_info=True)
+                failures += 1
+                joined = False
+                await asyncio.sleep(min(_RETRY_MAX_SECONDS, 0.1 * 2 ** min(failures, 6)))
+                continue
+            failures = 0
             if message.get("type") == EVENT_MESSAGE_TYPE:
                 _offer(queue, message)
 

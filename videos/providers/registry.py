@@ -18,10 +18,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from aura_site.db import db_sync_to_async
 from videos.providers.base import VideoProvider
 
 CATEGORIES = ("custom", "premium", "free", "self_hosted")
@@ -84,7 +84,7 @@ def video_provider(alias: str) -> VideoProvider:
 
 async def avideo_provider(alias: str) -> VideoProvider:
     _config(alias)
-    overrides = await sync_to_async(_overrides)()
+    overrides = await db_sync_to_async(_overrides)()
     return _build(alias, overrides)
 
 
