@@ -219,6 +219,11 @@ AURA_STREAM_TIMEOUT_SECONDS = env_float("AURA_STREAM_TIMEOUT_SECONDS", 300, mini
 # A server process whose event loop runs later than this (a measured average) refuses new runs
 # with 429 and Retry-After, so that the runs it accepted finish whole.
 AURA_RUN_MAX_LOOP_LAG_MS = env_float("AURA_RUN_MAX_LOOP_LAG_MS", 150, minimum=1)
+# A process that executes runs hands the GIL between its threads this often (seconds), so the
+# database writer's thread never waits long behind the event loop.
+AURA_RUN_SWITCH_INTERVAL_SECONDS = env_float(
+    "AURA_RUN_SWITCH_INTERVAL_SECONDS", 0.0005, minimum=0.0001
+)
 # Roundtable time limits: each agent to its first word and for its whole analysis, the
 # synthesis, and the whole session.
 AURA_ROUNDTABLE_FIRST_TOKEN_SECONDS = env_float(
