@@ -270,6 +270,26 @@ def chain_ceiling(
     )
 
 
+def _priced_bound(
+    budgets: list[Budget], provider: str, model: str, input_tokens: int, max_output_tokens: int
+) -> Decimal:
+    """A call's upper bound; a model without a per-token price is refused while ``budgets``
+    cover it (its spend could not be counted against them)."""
+    quote = price_for(provider, model, unit=Unit.TOKEN)
+    bound = _expected(quote, input_tokens, max_output_tokens)
+    if not quote.known:
+        budget = budgets[0]
+        raise BudgetExceeded(
+            f"budget “{budget.label}” cannot be kept: {provider}/{model or '*'} has no price, "
+            "so its cost would not be counted (add a price in the admin)",
+            budget=budget,
+            spent=Decimal(0),
+            expected_cost=bound,
+            provider=provider,
+        )
+    return bound
+
+
 def budget_check_call(
     *,
     user_id: Any,
@@ -290,18 +310,7 @@ def budget_check_call(
     budgets = budgets_applicable(user_id=user_id, project_id=project_id, provider=provider)
     if not budgets:
         return Decimal(0)
-    quote = price_for(provider, model, unit=Unit.TOKEN)
-    expected = _expected(quote, input_tokens, max_output_tokens)
-    if not quote.known:
-        budget = budgets[0]
-        raise BudgetExceeded(
-            f"budget “{budget.label}” cannot be kept: {provider}/{model or '*'} has no price, "
-            "so its cost would not be counted (add a price in the admin)",
-            budget=budget,
-            spent=Decimal(0),
-            expected_cost=expected,
-            provider=provider,
-        )
+    expected = _priced_bound(budgets, provider, model, input_tokens, max_output_tokens)
     if expected > 0:
         _check(budgets, provider, expected, now or timezone.now())
     return expected
@@ -374,18 +383,7 @@ def budget_reserve_call(
     budgets = budgets_applicable(user_id=user_id, project_id=project_id, provider=provider)
     if not budgets:
         return Decimal(0), None
-    quote = price_for(provider, model, unit=Unit.TOKEN)
-    bound = _expected(quote, input_tokens, max_output_tokens)
-    if not quote.known:
-        budget = budgets[0]
-        raise BudgetExceeded(
-            f"budget “{budget.label}” cannot be kept: {provider}/{model or '*'} has no price, "
-            "so its cost would not be counted (add a price in the admin)",
-            budget=budget,
-            spent=Decimal(0),
-            expected_cost=bound,
-            provider=provider,
-        )
+    bound = _priced_bound(budgets, provider, model, input_tokens, max_output_tokens)
     hold = budget_reserve(
         user_id=user_id,
         project_id=project_id,
