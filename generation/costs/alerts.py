@@ -6,20 +6,22 @@ budget, period and threshold, so two processes crossing it at once write it once
 threshold crossed by that record is announced to the budget's people: the owners of a project
 budget's project, the user of a user budget, staff for a global one. Each gets an in-app notice
 (``BudgetNotice``) that appears live on their dashboard and on the project's page, and an email
-through Django's mail settings (the console backend on the embedded defaults).
+through Django's mail settings (the console backend on the embedded defaults), sent from a
+thread of its own.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from aura_site.projects import live
@@ -94,6 +96,34 @@ def alerts_for_record(record: CostRecord) -> list[BudgetAlert]:
     return [alert for alert in found if alert is not None]
 
 
+_mailer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="budget-alert-mail")
+_pending: list[Future[None]] = []
+
+
+def _mail(alert_id: int, text: str, addresses: list[str]) -> None:
+    """Send one alert's email, off the thread that wrote the cost record (a slow mail server
+    never holds up a run), then mark its notices emailed."""
+    try:
+        send_mail(
+            f"Aura Studio: {text.split(':', 1)[0]}", text, settings.DEFAULT_FROM_EMAIL, addresses
+        )
+    except Exception:
+        logger.exception("could not email budget alert %s", alert_id)
+        return
+    try:
+        BudgetNotice.objects.filter(alert_id=alert_id, user__email__in=addresses).update(
+            emailed=True
+        )
+    finally:
+        connection.close()
+
+
+def mail_wait(timeout: float = 30.0) -> None:
+    """Wait until every alert email asked for so far has been handed to the mail backend."""
+    while _pending:
+        _pending.pop(0).result(timeout=timeout)
+
+
 def alert_text(alert: BudgetAlert) -> str:
     return alert.text
 
@@ -105,20 +135,9 @@ def _announce(alert: BudgetAlert) -> None:
     BudgetNotice.objects.bulk_create(
         [BudgetNotice(alert=alert, user=person) for person in people], ignore_conflicts=True
     )
-    text = alert_text(alert)
     addresses = [person.email for person in people if person.email]
     if addresses:
-        try:
-            send_mail(
-                f"Aura Studio: {text.split(':', 1)[0]}",
-                text,
-                settings.DEFAULT_FROM_EMAIL,
-                addresses,
-            )
-        except Exception:
-            logger.exception("could not email the alert of budget %s", alert.budget_id)
-        else:
-            BudgetNotice.objects.filter(alert=alert, user__email__in=addresses).update(emailed=True)
+        _pending.append(_mailer.submit(_mail, alert.pk, alert_text(alert), addresses))
     live.dashboards_changed(person.pk for person in people)
     if alert.budget.project_id is not None:
         live.project_changed(alert.budget.project_id, ["alerts"])

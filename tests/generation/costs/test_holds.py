@@ -20,7 +20,7 @@ from django.db import connection
 from django.test import Client
 
 from generation.chain.fallback import Ledger, stream_with_fallback
-from generation.costs.alerts import alert_text, alerts_check
+from generation.costs.alerts import alert_text, alerts_check, mail_wait
 from generation.costs.budgets import (
     BudgetExceeded,
     budget_check,
@@ -319,6 +319,7 @@ def test_alerts_once_per_threshold_to_the_owners(make_user, make_project, add_me
     assert sorted(BudgetAlert.objects.values_list("threshold", flat=True)) == [50, 75, 90, 100]
     assert alerts_check(daily) is None  # nothing new
 
+    mail_wait()
     notices = list(notices_for(owner))
     assert [n.alert.threshold for n in notices] == [100, 90, 50]
     assert all(n.emailed for n in notices)
@@ -343,6 +344,7 @@ def test_a_global_budget_alerts_staff(make_user):
     cost_record_create(
         provider="openai", model="gpt-4o-mini", outcome="succeeded", cost=Decimal("0.05")
     )
+    mail_wait()
     assert [m.to for m in mail.outbox] == [["sam@example.com"]]
     assert [n.user.username for n in BudgetNotice.objects.all()] == ["sam"]
 
