@@ -182,13 +182,36 @@ def schedule_step(run_id: UUID | str, step: int, delay: float) -> None:
         return
     loop = _loop()
 
+    def fire() -> None:
+        _timers.discard(handle_of[0])
+        spawn_step(run_id, step)
+
+    handle_of: list[asyncio.TimerHandle] = []
+
     def arm() -> None:
         if delay:
-            loop.call_later(delay, spawn_step, run_id, step, context=contextvars.Context())
+            handle = loop.call_later(delay, fire, context=contextvars.Context())
+            handle_of.append(handle)
+            _timers.add(handle)
         else:
             spawn_step(run_id, step)
 
     loop.call_soon_threadsafe(arm, context=contextvars.Context())
+
+
+_timers: set[asyncio.TimerHandle] = set()
+"""Steps this process has asked its loop for later, not yet started."""
+
+
+def steps_forget() -> int:
+    """Cancel the later steps this process has scheduled and not yet started (a loop being
+    shut down; each run's step stays due in the database, for the reaper to relaunch)."""
+    count = 0
+    for handle in list(_timers):
+        handle.cancel()
+        count += 1
+    _timers.clear()
+    return count
 
 
 def execute_in_background(
