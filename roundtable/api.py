@@ -4,6 +4,7 @@ is cancelled through its run (``POST /api/v1/runs/{run_id}/cancel``)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -19,7 +20,7 @@ from aura_site.api_errors import correlation_id, errors
 from aura_site.api_types import Id, PathId
 from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
-from generation.runs.api import QuoteOut, quote_out, sse_response, start_run
+from generation.runs.api import QuoteOut, quote_out, sse_response, start_prepared
 from generation.runs.models import Run, RunPart
 from roundtable import selectors
 from roundtable.agents import AGENTS
@@ -216,16 +217,7 @@ async def roundtable_quote(request: HttpRequest, body: RoundtableRequest) -> Any
 
 
 async def _start(request: HttpRequest, body: RoundtableRequest) -> Run:
-    prepared: list[SessionDraft] = []
-
-    def prepare() -> Any:
-        prepared.append(_prepare(request, body))
-        return prepared[0].draft
-
-    def with_run(run: Run) -> None:
-        session_create_for(prepared[0])(run)
-
-    return await start_run(prepare, with_run)
+    return await start_prepared(functools.partial(_prepare, request, body), session_create_for)
 
 
 @router.post(

@@ -4,6 +4,7 @@ list a project's jobs, cancel one. A job's events come through its run
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -19,7 +20,7 @@ from aura_site.api_types import Id, PathId
 from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
 from generation.runs import launch
-from generation.runs.api import QuoteOut, quote_out, start_run
+from generation.runs.api import QuoteOut, quote_out, start_prepared
 from generation.runs.models import Run
 from generation.runs.services import run_cancel, run_wait_ended
 from videos import selectors
@@ -213,16 +214,7 @@ async def video_quote(request: HttpRequest, body: VideoJobRequest) -> Any:
 
 
 async def _start(request: HttpRequest, body: VideoJobRequest) -> Run:
-    prepared: list[JobDraft] = []
-
-    def prepare() -> Any:
-        prepared.append(_prepare(request, body))
-        return prepared[0].draft
-
-    def with_run(run: Run) -> None:
-        job_create_for(prepared[0])(run)
-
-    return await start_run(prepare, with_run)
+    return await start_prepared(functools.partial(_prepare, request, body), job_create_for)
 
 
 def _job_by_run(run: Run, request: HttpRequest) -> dict[str, Any]:

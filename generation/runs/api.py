@@ -8,7 +8,7 @@ import functools
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Protocol, cast
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -195,6 +195,29 @@ async def start_run(
         return cast(Run, await writer_for_loop().run_sync(create))
     except RunLimitExceeded as exc:
         raise ApiError(429, exc.code, exc.message, retry_after=exc.retry_after) from None
+
+
+class _Prepared(Protocol):
+    @property
+    def draft(self) -> RunDraft: ...
+
+
+async def start_prepared[P: _Prepared](
+    prepare: Callable[[], P], create_for: Callable[[P], Callable[[Run], None]]
+) -> Run:
+    """``start_run`` for a product whose preparation carries its draft and more
+    (``prepare()`` checks and prices the request; ``create_for(prepared)`` makes the product's
+    own row inside the run's transaction)."""
+    prepared: list[P] = []
+
+    def draft() -> RunDraft:
+        prepared.append(prepare())
+        return prepared[0].draft
+
+    def with_run(run: Run) -> None:
+        create_for(prepared[0])(run)
+
+    return await start_run(draft, with_run)
 
 
 _FAILURE_STATUS = {
