@@ -361,6 +361,10 @@ AURA_VIDEO_JOB_SECONDS = env_float("AURA_VIDEO_JOB_SECONDS", 1800, minimum=1)
 """How long one provider attempt may take, submit to result, before the coordinator moves on."""
 AURA_VIDEO_MAX_BYTES = env_int("AURA_VIDEO_MAX_BYTES", 500 * 1024 * 1024, minimum=1024)
 AURA_VIDEO_DOWNLOAD_SECONDS = env_float("AURA_VIDEO_DOWNLOAD_SECONDS", 90, minimum=1)
+AURA_VIDEO_CHECK_PROCESSES = env_int("AURA_VIDEO_CHECK_PROCESSES", 1, minimum=0)
+"""Processes that check downloaded clips (PyAV decodes every frame) beside the worker, so that
+checks use another core and never hold up the worker's steps; 0 checks in the worker's own
+threads."""
 AURA_MEDIA_DIR = Path(env_str("AURA_MEDIA_DIR", str(DATA_DIR / "media")))
 STORAGES = {
     "default": {

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from generation.costs.models import Unit
-from generation.costs.services import PriceQuote, cost_for_quantity, price_for
+from generation.costs.services import PriceQuote, PriceTable, cost_for_quantity
 from videos.providers.base import ModelSpec, VideoProvider
 from videos.providers.registry import CATEGORIES, category_of, video_providers
 
@@ -112,14 +112,14 @@ def how_to_configure(provider: VideoProvider) -> str:
     )
 
 
-def _price(provider: str, spec: ModelSpec) -> PriceQuote:
-    """The model's price in the price table: the provider alias and the provider-side model id
-    (so that two catalogue names for one model share it), per second or per clip."""
+def _price(table: PriceTable, spec: ModelSpec) -> PriceQuote:
+    """The model's price in its provider's price table, under the provider-side model id (so
+    that two catalogue names for one model share it), per second or per clip."""
     for unit in (Unit.SECOND, Unit.CLIP):
-        quote = price_for(provider, spec.provider_model, unit=unit)
+        quote = table.quote(spec.provider_model, unit=unit)
         if quote.known:
             return quote
-    return price_for(provider, spec.provider_model, unit=Unit.CLIP)
+    return table.quote(spec.provider_model, unit=Unit.CLIP)
 
 
 def video_models() -> list[VideoModel]:
@@ -129,6 +129,7 @@ def video_models() -> list[VideoModel]:
     for provider in video_providers():
         category = category_of(provider.alias)
         configured = provider.is_configured()
+        table = PriceTable(provider.alias)
         for spec in provider.models():
             if spec.name in seen:
                 raise ValueError(f"two video providers serve a model named {spec.name!r}")
@@ -143,7 +144,7 @@ def video_models() -> list[VideoModel]:
                     spec=spec,
                     configured=configured,
                     how_to_configure=how_to_configure(provider),
-                    price=_price(provider.alias, spec),
+                    price=_price(table, spec),
                 )
             )
     return models

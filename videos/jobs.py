@@ -44,6 +44,7 @@ from generation.runs.kinds import DoneInfo, KindSpec, register
 from generation.runs.models import PartStatus, Run, RunStatus
 from generation.runs.stepping import Again, Done, StepContext, StepPart
 from videos import media
+from videos.checking import check_clip
 from videos.coordinator import all_failed_message, attempt_label
 from videos.models import JobStatus
 from videos.providers.base import (
@@ -497,16 +498,19 @@ def facts_metadata(facts: media.VideoFacts) -> dict[str, Any]:
     }
 
 
-def _check_and_store(
-    body: bytes, project_id: int, job_id: int, attempt: int
-) -> tuple[media.VideoFacts, str, str]:
-    """Check the clip (in a worker thread: PyAV decodes it) and store it with its thumbnail."""
-    facts = media.check_real_video(body)
-    thumbnail = media.thumbnail_jpeg(body)
+def _store(
+    body: bytes,
+    thumbnail: bytes,
+    facts: media.VideoFacts,
+    project_id: int,
+    job_id: int,
+    attempt: int,
+) -> tuple[str, str]:
+    """Store the checked clip and its thumbnail in the videos storage."""
     folder = job_folder(project_id, job_id)
     video_name = file_save(f"{folder}/clip-{attempt}.{_extension(facts)}", body)
     thumbnail_name = file_save(f"{folder}/thumbnail-{attempt}.jpg", thumbnail)
-    return facts, video_name, thumbnail_name
+    return video_name, thumbnail_name
 
 
 async def _accept(
@@ -535,14 +539,15 @@ async def _accept(
     job_id = int(ctx.run.input["job_id"])
     attempt = int(part.result.get("attempt", 1))
     try:
-        facts, video_name, thumbnail_name = await asyncio.to_thread(
-            _check_and_store, body, ctx.run.project_id, job_id, attempt
-        )
+        facts, thumbnail = await check_clip(body)
     except media.NotAVideo as exc:
         cost, _ = _attempt_cost(candidate, result)
         return _attempt_failed(
             ctx, part, "not_a_video", f"not a real video: {exc}", retryable=False, cost=cost
         )
+    video_name, thumbnail_name = await asyncio.to_thread(
+        _store, body, thumbnail, facts, ctx.run.project_id, job_id, attempt
+    )
     cost, reported = _attempt_cost(candidate, result)
     started = float(ctx.state.get("started") or time.time())
     request = ctx.run.input.get("request") or {}

@@ -84,6 +84,9 @@ class NotAVideo(Exception):
     def __str__(self) -> str:
         return self.reason
 
+    def __reduce__(self) -> tuple[type[NotAVideo], tuple[str, str]]:
+        return (type(self), (self.reason, self.code))
+
 
 @dataclass(frozen=True, slots=True)
 class Motion:

@@ -28,6 +28,7 @@ from generation.costs.tokens import estimate_tokens
 
 __all__ = [
     "PriceQuote",
+    "PriceTable",
     "acost_record_create",
     "aprice_for",
     "cost_for",
@@ -64,6 +65,49 @@ class PriceQuote:
     token prices are 0 in turn for the other units."""
 
 
+class PriceTable:
+    """One provider's prices in effect at one moment, read in one query; ``quote`` resolves a
+    model in it as ``price_for`` does (for a caller pricing many models of one provider)."""
+
+    def __init__(self, provider: str, at: datetime | None = None) -> None:
+        moment = at or timezone.now()
+        self.provider = provider
+        rows = (
+            Price.objects.filter(provider=provider, effective_from__lte=moment)
+            .order_by("model", "-effective_from")
+            .values_list("model", "unit", "input_per_1k", "output_per_1k", "amount")
+        )
+        self._current: dict[str, tuple[str, Decimal | None, Decimal | None, Decimal | None]] = {}
+        for name, row_unit, price_in, price_out, amount in rows:
+            self._current.setdefault(name, (row_unit, price_in, price_out, amount))
+
+    def quote(self, model: str, *, unit: str | None = None) -> PriceQuote:
+        current = self._current
+        chosen = current.get(model)
+        if chosen is None and model:
+            prefixes = [
+                name for name in current if name != Price.WILDCARD and model.startswith(name)
+            ]
+            if prefixes:
+                chosen = current[max(prefixes, key=len)]
+        if chosen is None:
+            chosen = current.get(Price.WILDCARD)
+        if chosen is None or (unit is not None and chosen[0] != unit):
+            return PriceQuote(
+                self.provider, model, Decimal(0), Decimal(0), known=False, unit=unit or Unit.TOKEN
+            )
+        row_unit, price_in, price_out, amount = chosen
+        return PriceQuote(
+            self.provider,
+            model,
+            _or_zero(price_in),
+            _or_zero(price_out),
+            known=True,
+            unit=row_unit,
+            amount=_or_zero(amount),
+        )
+
+
 def price_for(
     provider: str, model: str, at: datetime | None = None, *, unit: str | None = None
 ) -> PriceQuote:
@@ -73,36 +117,7 @@ def price_for(
     With ``unit``, a price in another unit is no price (``known`` False): a video model without
     its own per-second price does not take the provider's per-token ``*`` row, nor an LLM a
     per-clip one."""
-    moment = at or timezone.now()
-    rows = list(
-        Price.objects.filter(provider=provider, effective_from__lte=moment)
-        .order_by("model", "-effective_from")
-        .values_list("model", "unit", "input_per_1k", "output_per_1k", "amount")
-    )
-    current: dict[str, tuple[str, Decimal | None, Decimal | None, Decimal | None]] = {}
-    for name, row_unit, price_in, price_out, amount in rows:
-        current.setdefault(name, (row_unit, price_in, price_out, amount))
-    chosen = current.get(model)
-    if chosen is None and model:
-        prefixes = [name for name in current if name != Price.WILDCARD and model.startswith(name)]
-        if prefixes:
-            chosen = current[max(prefixes, key=len)]
-    if chosen is None:
-        chosen = current.get(Price.WILDCARD)
-    if chosen is None or (unit is not None and chosen[0] != unit):
-        return PriceQuote(
-            provider, model, Decimal(0), Decimal(0), known=False, unit=unit or Unit.TOKEN
-        )
-    row_unit, price_in, price_out, amount = chosen
-    return PriceQuote(
-        provider,
-        model,
-        _or_zero(price_in),
-        _or_zero(price_out),
-        known=True,
-        unit=row_unit,
-        amount=_or_zero(amount),
-    )
+    return PriceTable(provider, at).quote(model, unit=unit)
 
 
 def _or_zero(price: Decimal | None) -> Decimal:
