@@ -8,11 +8,13 @@ the same partials the pages use, marked ``hx-swap-oob``.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.http import HttpRequest
@@ -59,13 +61,42 @@ def user_group(user_id: int) -> str:
 
 
 def _send(group: str, message: dict[str, Any]) -> None:
+    """Send ``message`` to ``group``. From a thread working for a running event loop (a run's
+    writer, a request's thread) it is handed to that loop without waiting, so a busy loop never
+    holds up the thread; elsewhere (a Celery worker) it is sent before returning."""
     layer = get_channel_layer()
     if layer is None:
+        return
+    loop = _serving_loop()
+    if loop is not None:
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        future.add_done_callback(lambda done: _sent(done, group, message))
         return
     try:
         async_to_sync(layer.group_send)(group, message)
     except Exception:
         logger.exception("Could not publish %s to %s", message.get("type"), group)
+
+
+def _serving_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop this thread works for, when it is not running on it."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is None or not loop.is_running() or loop.is_closed():
+        return None
+    try:
+        if asyncio.get_running_loop() is loop:
+            return None
+    except RuntimeError:
+        pass
+    return loop
+
+
+def _sent(done: concurrent.futures.Future[None], group: str, message: dict[str, Any]) -> None:
+    if done.cancelled():
+        return
+    error = done.exception()
+    if error is not None:
+        logger.error("Could not publish %s to %s", message.get("type"), group, exc_info=error)
 
 
 def _publish(group: str, message: dict[str, Any]) -> None:
