@@ -38,7 +38,7 @@ from aura_site.db import db_sync_to_async
 from aura_site.fetch import FetchRefused, checked_fetch
 from generation.costs.budgets import BudgetExceeded, abudget_reserve
 from generation.costs.models import Unit
-from generation.health.recording import CALL_POLL, CALL_SUBMIT, acall_record, secrets_of
+from generation.health.recording import CALL_POLL, CALL_SUBMIT, call_record, secrets_of
 from generation.runs.errors import RunFailed
 from generation.runs.kinds import DoneInfo, KindSpec, register
 from generation.runs.models import PartStatus, Run, RunStatus
@@ -230,32 +230,37 @@ async def _submit(ctx: StepContext, part: StepPart) -> Again | Done:
     try:
         operation = await provider.submit(request)
     except VideoError as exc:
-        await _health(provider, CALL_SUBMIT, began, exc)
+        _health(ctx, provider, CALL_SUBMIT, began, exc)
         tries = int(ctx.state.get("tries", 0)) + 1
         if exc.retryable and tries < MAX_SUBMIT_TRIES:
             ctx.state["tries"] = tries
             part.set(error_code=exc.kind.value, error_message=f"Trying again: {exc.message}")
             return Again(_backoff(exc.retry_after, tries), status=RunStatus.RUNNING)
         return _attempt_failed(ctx, part, exc.kind.value, exc.message, retryable=exc.retryable)
-    await _health(provider, CALL_SUBMIT, began)
+    _health(ctx, provider, CALL_SUBMIT, began)
     part.set(status=PartStatus.SUBMITTED, operation=operation, error_code="", error_message="")
     ctx.state["delay"] = float(settings.AURA_VIDEO_POLL_SECONDS)
     return Again(ctx.state["delay"], status=RunStatus.SUBMITTED)
 
 
-async def _health(
-    provider: VideoProvider, call: str, began: float, error: VideoError | Failed | None = None
+def _health(
+    ctx: StepContext,
+    provider: VideoProvider,
+    call: str,
+    began: float,
+    error: VideoError | Failed | None = None,
 ) -> None:
-    """Count one submit or poll for the provider health figures. A poll that finds the job
-    failed at the provider counts as that failure (a refusal of the request, such as a content
-    filter, as rejected); one that finds it cancelled, as an answer."""
+    """Count one submit or poll for the provider health figures, stored with the step. A poll
+    that finds the job failed at the provider counts as that failure (a refusal of the request,
+    such as a content filter, as rejected); one that finds it cancelled, as an answer."""
     if isinstance(error, Failed):
         kind, message = error.kind.value, error.reason or error.code
     elif error is not None:
         kind, message = error.kind.value, error.message
     else:
         kind, message = "", ""
-    await acall_record(
+    ctx.store_with_step(
+        call_record,
         family="video",
         provider=provider.alias,
         call=call,
@@ -297,7 +302,7 @@ async def _poll(ctx: StepContext, part: StepPart) -> Again | Done:
     try:
         result = await provider.poll(part.operation)
     except VideoError as exc:
-        await _health(provider, CALL_POLL, began, exc)
+        _health(ctx, provider, CALL_POLL, began, exc)
         errors = int(ctx.state.get("poll_errors", 0)) + 1
         if exc.retryable and errors < MAX_POLL_ERRORS:
             ctx.state["poll_errors"] = errors
@@ -305,7 +310,7 @@ async def _poll(ctx: StepContext, part: StepPart) -> Again | Done:
         await _cancel_quietly(provider, part)
         return _attempt_failed(ctx, part, exc.kind.value, exc.message, retryable=exc.retryable)
     failed = result if isinstance(result, Failed) and not result.cancelled else None
-    await _health(provider, CALL_POLL, began, failed)
+    _health(ctx, provider, CALL_POLL, began, failed)
     ctx.state["poll_errors"] = 0
     ctx.state["polls"] = int(ctx.state.get("polls", 0)) + 1
     if isinstance(result, Pending):

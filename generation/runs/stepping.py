@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -131,6 +132,7 @@ class StepContext:
         self._seq = seq
         self.events: list[LogItem] = []
         self.charges: list[_Charge] = []
+        self.writes: list[tuple[Callable[..., Any], dict[str, Any]]] = []
         self.cancel_requested = run.cancel_requested
         self.status = run.status
         """The run's status as this step leaves it (set when the step is stored)."""
@@ -169,6 +171,11 @@ class StepContext:
                 provider, model, part, cost, outcome, attempt, unit, quantity, error_kind, reported
             )
         )
+
+    def store_with_step(self, write: Callable[..., Any], **fields: Any) -> None:
+        """``write(**fields)``, a write of the step's own (such as a count of the calls it made),
+        run by the writer in the step's transaction instead of a database trip of its own."""
+        self.writes.append((write, fields))
 
     @property
     def cost(self) -> Decimal:
@@ -281,6 +288,8 @@ def _commit(
                 error_kind=charge.error_kind,
                 correlation_id=ctx.run.correlation_id,
             )
+        for write, write_fields in ctx.writes:
+            write(**write_fields)
         if terminal is not None:
             run_ended(ctx.run.pk, ctx.run.kind, status)
         elif ctx.spec.on_step is not None:
