@@ -17,7 +17,7 @@ from ninja.responses import Status
 from pydantic import ConfigDict, Field, StringConstraints
 
 from aura_site.api_errors import correlation_id, errors
-from aura_site.api_types import Id, PathId
+from aura_site.api_types import Id, Money, PathId
 from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
 from generation.runs.api import QuoteOut, quote_out, sse_response, start_prepared
@@ -82,7 +82,7 @@ class AgentOut(Schema):
     model: str
     text: str
     usage: UsageOut
-    cost: Decimal
+    cost: Money
     error: dict[str, str] | None
 
 
@@ -114,8 +114,8 @@ class SessionOut(Schema):
     synthesis: str
     shots: ShotsOut
     usage: UsageOut
-    cost: Decimal
-    expected_cost: Decimal
+    cost: Money
+    expected_cost: Money
     created_by: str | None
     created_at: datetime
     finished_at: datetime | None
@@ -125,7 +125,7 @@ class SessionStarted(Schema):
     id: int
     run_id: str
     status: str
-    expected_cost: Decimal
+    expected_cost: Money
 
 
 def _caller(request: HttpRequest) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from asgiref.sync import sync_to_async
@@ -16,7 +15,7 @@ from ninja.responses import Status
 from pydantic import ConfigDict, Field, StringConstraints
 
 from aura_site.api_errors import correlation_id, errors
-from aura_site.api_types import Id, PathId
+from aura_site.api_types import Id, Money, PathId
 from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
 from generation.runs import launch
@@ -94,7 +93,7 @@ class AttemptOut(Schema):
     outcome: str
     reason: str
     code: str
-    cost: Decimal
+    cost: Money
     progress: int | None
     started_at: datetime | None
     finished_at: datetime | None
@@ -124,8 +123,8 @@ class VideoJobOut(Schema):
     thumbnail_url: str | None
     metadata: dict[str, Any]
     provider: str
-    expected_cost: Decimal
-    cost: Decimal
+    expected_cost: Money
+    cost: Money
     error: ErrorOut | None
     created_by: str | None
     created_at: datetime

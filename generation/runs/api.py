@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Protocol, cast
 from uuid import UUID
 
@@ -17,7 +16,7 @@ from django.http.response import HttpResponseBase
 from ninja import Query, Router, Schema
 
 from aura_site.api_errors import ApiError, error_body, errors
-from aura_site.api_types import ID_MAX
+from aura_site.api_types import ID_MAX, Money
 from generation.runs import launch
 from generation.runs.events import TERMINAL_EVENTS, writer_for_loop
 from generation.runs.models import Run, RunStatus
@@ -62,7 +61,7 @@ class PartOut(Schema):
     model: str
     text: str
     usage: UsageOut
-    cost: Decimal
+    cost: Money
     progress: int | None
     result: dict[str, Any]
     error: RunErrorOut | None
@@ -78,10 +77,10 @@ class RunOut(Schema):
     model: str
     attempts: list[dict[str, Any]]
     usage: UsageOut
-    cost: Decimal
+    cost: Money
     expected_tokens: int
-    expected_cost: Decimal
-    cost_ceiling: Decimal
+    expected_cost: Money
+    cost_ceiling: Money
     tokens_per_second: float
     timings: TimingsOut
     error: RunErrorOut | None
@@ -92,8 +91,8 @@ class RunOut(Schema):
 
 
 class QuoteOut(Schema):
-    expected_cost: Decimal
-    cost_ceiling: Decimal
+    expected_cost: Money
+    cost_ceiling: Money
     currency: str
     provider: str
     model: str

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -17,7 +16,7 @@ from ninja import Router, Schema
 from pydantic import ConfigDict, Field, StringConstraints
 
 from aura_site.api_errors import ApiError, correlation_id, errors
-from aura_site.api_types import Id, PathId
+from aura_site.api_types import Id, Money, PathId
 from generation.runs.api import (
     QuoteOut,
     RunOut,
@@ -114,7 +113,7 @@ class VersionOut(Schema):
     text: str
     provider: str
     model: str
-    cost: Decimal
+    cost: Money
     usage: dict[str, Any]
     validation: dict[str, Any]
     run_id: UUID | None
@@ -135,7 +134,7 @@ class ScriptOut(Schema):
     template: str | None
     persona: int | None
     provider: str
-    cost: Decimal
+    cost: Money
     current_version: int | None
     last_run_id: UUID | None
     created_by: str | None

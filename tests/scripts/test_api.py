@@ -182,3 +182,23 @@ async def test_a_quote_names_the_expected_cost_and_the_most_the_chain_may_spend(
     assert finished.status_code == 200, finished.content
     assert Decimal(finished.json()["expected_cost"]) == expected
     assert Decimal(finished.json()["cost_ceiling"]) == ceiling
+
+
+async def test_money_is_written_in_plain_digits(team):
+    """A free run's costs read in plain digits ("0.00000000"), never in Decimal's exponent
+    form ("0E-8")."""
+    from decimal import Decimal
+
+    def plain(value: str) -> bool:
+        return value.replace(".", "", 1).isdigit() and Decimal(value) == 0
+
+    editor = await api_for(team.editor)
+    finished = await editor.post("/api/v1/scripts", body(team, provider="rulebased"))
+    assert finished.status_code == 200, finished.content
+    run = finished.json()
+    figures = [run["cost"], run["expected_cost"], run["cost_ceiling"]]
+    figures += [part["cost"] for part in run["parts"]]
+    script = await editor.get(f"/api/v1/scripts/{run['result']['script_id']}")
+    assert script.status_code == 200, script.content
+    figures += [script.json()["cost"], script.json()["versions"][0]["cost"]]
+    assert all(plain(value) for value in figures), figures
