@@ -6,8 +6,10 @@ rendered; and no page scrolls sideways at 390 px."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ pytestmark = pytest.mark.browser
 
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
+SHOTS = Path(os.environ["AURA_SHOTS_DIR"]) if os.environ.get("AURA_SHOTS_DIR") else None
 
 # Every visible badge: its text colour against the first opaque background behind it, as
 # WCAG 2.x defines the contrast ratio.
@@ -46,7 +49,19 @@ BADGE_CONTRAST = """() => {
 }"""
 
 
+def shoot(page: Any, name: str) -> None:
+    """With AURA_SHOTS_DIR set, the page at 1366x900 and at 390x844 (left at the phone size)."""
+    if SHOTS is None:
+        return
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for size in (DESKTOP, PHONE):
+        page.set_viewport_size(size)
+        # caret="initial": hiding the caret injects a style, which the studio's CSP refuses.
+        page.screenshot(path=str(SHOTS / f"{name}-{size['width']}.png"), caret="initial")
+
+
 def no_sideways_scroll(page: Any, where: str) -> None:
+    shoot(page, re.sub(r"\W+", "-", where))
     page.set_viewport_size(PHONE)
     page.wait_for_function("w => window.innerWidth === w", arg=PHONE["width"])
     widths = page.evaluate(
