@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from itertools import zip_longest
 
@@ -14,6 +15,35 @@ class DiffRow:
     left: str
     right_number: int | None
     right: str
+
+    @property
+    def inline(self) -> list[tuple[str, str]]:
+        """The row as one line: ``(kind, text)`` pieces, kind ``same``, ``deleted`` or
+        ``inserted``; a changed line keeps its unchanged words and marks only the words that
+        differ."""
+        if self.kind == "same":
+            return [("same", self.right)]
+        if self.kind == "removed":
+            return [("deleted", self.left)]
+        if self.kind == "added":
+            return [("inserted", self.right)]
+        return word_changes(self.left, self.right)
+
+
+def word_changes(old: str, new: str) -> list[tuple[str, str]]:
+    """``old`` changed into ``new``, word by word (each word keeps its following spaces)."""
+    left, right = re.findall(r"\S+\s*|\s+", old), re.findall(r"\S+\s*|\s+", new)
+    pieces: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(a=left, b=right, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op == "equal":
+            pieces.append(("same", "".join(left[a1:a2])))
+            continue
+        if a2 > a1:
+            pieces.append(("deleted", "".join(left[a1:a2])))
+        if b2 > b1:
+            pieces.append(("inserted", "".join(right[b1:b2])))
+    return pieces
 
 
 @dataclass(frozen=True, slots=True)

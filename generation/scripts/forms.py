@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from aura_site.problems import Problem
 from aura_site.projects.models import Project
 from generation.scripts.constants import (
     DEFAULT_DELIVERY,
@@ -68,7 +69,7 @@ class ScriptForm(forms.Form):
         choices=[(p.slug, p.label) for p in PLATFORMS], initial=DEFAULT_PLATFORM
     )
     duration_seconds = forms.IntegerField(
-        label="Target duration (seconds)",
+        label="Duration (seconds)",
         min_value=MIN_DURATION_SECONDS,
         max_value=MAX_DURATION_SECONDS,
         initial=60,
@@ -105,6 +106,9 @@ class ScriptForm(forms.Form):
         label="Stream the script live",
         help_text="Off: the page waits and shows the whole script at once.",
     )
+    start_anyway = forms.BooleanField(required=False, label="Start anyway")
+
+    summary_skip_codes = ("key_points",)
 
     def __init__(
         self, *args: Any, project: Project, providers: list[Any] | None = None, **kwargs: Any
@@ -121,19 +125,21 @@ class ScriptForm(forms.Form):
         ]
         self.key_points = key_points_from(self.data) if self.is_bound else []
         self.key_point_errors: list[str] = []
+        self.key_point_invalid: set[int] = set()
+        self._key_point_problems: list[tuple[int, str]] = []
         self.cleaned_input: dict[str, Any] = {}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if len(self.key_points) > MAX_KEY_POINTS:
-            self.key_point_errors.append(f"At most {MAX_KEY_POINTS} key points.")
+            self.key_point_problem(MAX_KEY_POINTS + 1, f"At most {MAX_KEY_POINTS} key points.")
         for index, point in enumerate(self.key_points, start=1):
             if len(point["text"]) > KEY_POINT_MAX_CHARS:
-                self.key_point_errors.append(
-                    f"Key point {index} is over {KEY_POINT_MAX_CHARS} characters."
+                self.key_point_problem(
+                    index, f"Key point {index} is over {KEY_POINT_MAX_CHARS} characters."
                 )
             if point["priority"] not in PRIORITIES:
-                self.key_point_errors.append(f"Key point {index}: choose must, should or nice.")
+                self.key_point_problem(index, f"Key point {index}: choose must, should or nice.")
         if self.key_point_errors:
             raise ValidationError("Fix the key points below.", code="key_points")
         if self.errors:
@@ -159,6 +165,20 @@ class ScriptForm(forms.Form):
             for field, messages in exc.message_dict.items():
                 self.add_error(field if field in self.fields else None, messages)
         return cleaned
+
+    def key_point_problem(self, index: int, message: str) -> None:
+        """A problem of the ``index``-th key point (1-based): listed under the key points and in
+        the error summary, and its row marked invalid."""
+        self.key_point_errors.append(message)
+        self.key_point_invalid.add(index)
+        self._key_point_problems.append((index, message))
+
+    def summary_problems(self) -> list[Problem]:
+        rows = len(self.key_point_rows())
+        return [
+            Problem(message, "Key points", f"#kp-text-{min(index, rows)}")
+            for index, message in self._key_point_problems
+        ]
 
     def key_point_rows(self) -> list[dict[str, str]]:
         """The rows to show: what was submitted, or one blank row."""

@@ -32,6 +32,8 @@ LONG_TOPIC_WORDS = 30
 WORDS_PER_POINT_EXPLANATION = 12
 HOOK_AND_CTA_WORDS = 20
 TOKENS_PER_WORD = Decimal(4) / Decimal(3)
+FORM_CHECKED = frozenset({"topic", "duration_seconds"})
+"""Fields the form refuses on its own: their notes cannot be started past."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class Note:
     level: str  # "error", "warn" or "info"
     field: str
     message: str
+    item: int | None = None
+    """The 1-based key point a note is about, when it is about one."""
 
 
 @dataclass(slots=True)
@@ -72,8 +76,14 @@ class Guidance:
     def ok(self) -> bool:
         return not any(note.level == "error" for note in self.notes)
 
-    def add(self, level: str, field_name: str, message: str) -> None:
-        self.notes.append(Note(level, field_name, message))
+    @property
+    def blocking(self) -> list[Note]:
+        """The notes marked "fix" that Start waits for unless the user starts anyway (what the
+        form itself refuses is not among them: no "start anyway" gets past that)."""
+        return [n for n in self.notes if n.level == "error" and n.field not in FORM_CHECKED]
+
+    def add(self, level: str, field_name: str, message: str, item: int | None = None) -> None:
+        self.notes.append(Note(level, field_name, message, item))
 
 
 def _int(value: Any, default: int) -> int:
@@ -190,6 +200,7 @@ def script_guidance(
             "key_points",
             f"Key point {second} (“{key_points[second - 1]['text']}”) duplicates key point "
             f"{first} (“{key_points[first - 1]['text']}”): merge them or drop one.",
+            second,
         )
 
     guide.expected_output_tokens = math.ceil(Decimal(budget) * TOKENS_PER_WORD) + 40

@@ -14,9 +14,9 @@ from aura_site.projects.models import Membership, Project, Role
 from aura_site.projects.selectors import project_for_user
 from generation.chain.policy import (
     NoProviderAvailable,
+    ProviderChoice,
     provider_choose,
     providers_known,
-    resolve_chain,
 )
 from generation.costs.budgets import chain_ceiling
 from generation.costs.services import expected_cost
@@ -28,7 +28,7 @@ from generation.runs.selectors import panel_context, run_snapshot
 from generation.runs.services import RunDraft, RunLimitExceeded, run_create, run_prepare
 from generation.scripts.constants import SCRIPT_KIND
 from generation.scripts.guidance import Guidance, script_guidance
-from generation.scripts.models import Script
+from generation.scripts.models import Persona, Script, ScriptTemplate
 from generation.scripts.prompt import brief_build, request_build
 from generation.scripts.services import script_input_clean, script_mark_started, script_run_input
 from generation.scripts.textutils import count_words
@@ -50,18 +50,13 @@ class ProviderCard:
     info: ProviderInfo
 
     @property
-    def price_label(self) -> str:
-        if not (self.info.price_per_1k_input or self.info.price_per_1k_output):
-            return "$0 per token"
-        return (
-            f"${self.info.price_per_1k_input.normalize():f} in / "
-            f"${self.info.price_per_1k_output.normalize():f} out per 1K tokens"
-        )
-
-    @property
     def latency_label(self) -> str:
         ms = self.info.expected_latency_ms
         return f"~{ms} ms" if ms < 1000 else f"~{ms / 1000:.1f} s"
+
+    @property
+    def is_free(self) -> bool:
+        return not (self.info.price_per_1k_input or self.info.price_per_1k_output)
 
     @property
     def is_template(self) -> bool:
@@ -72,75 +67,108 @@ def provider_cards() -> list[ProviderCard]:
     return [ProviderCard(info) for info in providers_known()]
 
 
-def _first_of_chain(choice: str) -> str:
-    try:
-        chain = resolve_chain(choice or "auto")
-    except ValueError:
-        return ""
-    return chain[0] if chain else ""
-
-
 def expected_output_tokens(words: int) -> int:
     return math.ceil(words * TOKENS_PER_WORD) + 40
 
 
-def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) -> Guidance:
-    """Guidance on a brief being typed, with the expected length and cost on the provider that
-    would serve it (Auto: the first of its chain)."""
-    choice = str(data.get("provider") or "auto")
-    infos = {info.name: info for info in providers_known()}
-    alias = _first_of_chain(choice) if choice == "auto" else choice
-    info = infos.get(alias)
+@dataclass(frozen=True, slots=True)
+class ScriptEstimate:
+    """What a script run of a brief is expected to take before it starts: the one estimate the
+    form, the run (and so its panel) and the API show."""
+
+    choice: ProviderChoice
+    input_tokens: int
+    output_tokens: int
+    cost: Decimal
+    ceiling: Decimal
+
+
+def script_estimate(
+    brief: dict[str, Any],
+    provider: str,
+    model: str = "",
+    *,
+    words: int | None = None,
+    mode: str = "draft",
+) -> ScriptEstimate:
+    """The expected tokens and cost of a run of ``brief`` on the provider ``provider``'s chain
+    starts on, and the most its chain may spend. Raises ``NoProviderAvailable``."""
+    request = request_build(brief, mode=mode)  # type: ignore[arg-type]
+    words = int(brief.get("word_budget") or 150) if words is None else words
+    tokens = expected_output_tokens(words)
+    choice = provider_choose(provider or "auto", model or None)
+    prompt = _prompt_of(request)
+    return ScriptEstimate(
+        choice=choice,
+        input_tokens=estimate_tokens(prompt),
+        output_tokens=tokens,
+        cost=expected_cost(choice.provider, choice.model, prompt=prompt, output_tokens=tokens),
+        ceiling=chain_ceiling(
+            list(choice.chain), choice.model, prompt_estimate(request), request.max_tokens
+        ),
+    )
+
+
+def _brief_of_form(data: Any, key_points: list[dict[str, str]], project: Project) -> Any:
+    """The brief a form being typed would start with (its template and persona looked up in
+    the project, ignored while they do not resolve), or None without a usable duration."""
     try:
         duration = int(str(data.get("duration_seconds") or "0"))
     except ValueError:
-        duration = 0
-    prompt_tokens = 0
-    cost: Decimal | None = None
-    ceiling: Decimal | None = None
-    if info is not None and duration > 0:
-        brief = brief_build(
-            topic=str(data.get("topic") or ""),
-            audience=str(data.get("audience") or ""),
-            tone=str(data.get("tone") or ""),
-            platform=str(data.get("platform") or "youtube"),
-            duration_seconds=duration,
-            delivery=str(data.get("delivery") or "conversational"),
-            key_points=key_points,
-        )
-        request = request_build(brief)
-        prompt = "\n".join([request.system, *(m.content for m in request.messages)])
-        prompt_tokens = estimate_tokens(prompt)
-        model = str(data.get("model") or "") or (info.models[0] if info.models else "")
-        cost = expected_cost(
-            info.name,
-            model,
-            input_tokens=prompt_tokens,
-            output_tokens=expected_output_tokens(brief["word_budget"]),
-        )
-        ceiling = _ceiling(choice, model, request)
+        return None
+    if duration <= 0:
+        return None
+    slug = str(data.get("template") or "")
+    template = ScriptTemplate.objects.filter(slug=slug).first() if slug else None
+    persona_id = str(data.get("persona") or "")
+    persona = (
+        Persona.objects.filter(project=project, pk=int(persona_id)).first()
+        if persona_id.isdigit()
+        else None
+    )
+    return brief_build(
+        topic=str(data.get("topic") or ""),
+        audience=str(data.get("audience") or ""),
+        tone=str(data.get("tone") or ""),
+        platform=str(data.get("platform") or "youtube"),
+        duration_seconds=duration,
+        delivery=str(data.get("delivery") or "conversational"),
+        key_points=key_points,
+        template=template,
+        persona=persona,
+    )
+
+
+def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) -> Guidance:
+    """Guidance on a brief being typed, with the expected length and cost of the run it would
+    start (``script_estimate``, as the run itself is priced)."""
+    choice = str(data.get("provider") or "auto")
+    model = str(data.get("model") or "")
+    infos = {info.name: info for info in providers_known()}
+    brief = _brief_of_form(data, key_points, project)
+    estimate: ScriptEstimate | None = None
+    if brief is not None:
+        try:
+            estimate = script_estimate(brief, choice, model)
+        except NoProviderAvailable:
+            estimate = None
+    alias = estimate.choice.provider if estimate else ("" if choice == "auto" else choice)
+    info = infos.get(choice if choice != "auto" and choice in infos else alias)
     guide = script_guidance(
         dict(data.items()) if hasattr(data, "items") else dict(data),
         key_points,
         info,
-        expected_cost=cost,
-        prompt_tokens=prompt_tokens,
+        expected_cost=estimate.cost if estimate else None,
+        prompt_tokens=estimate.input_tokens if estimate else 0,
     )
-    guide.cost_ceiling = ceiling
-    if choice == "auto" and info is not None:
-        guide.provider_label = f"Auto: {info.label} first"
+    if estimate is not None:
+        guide.cost_ceiling = estimate.ceiling
+        guide.model = estimate.choice.model
+        guide.expected_output_tokens = estimate.output_tokens
+        first = infos.get(estimate.choice.provider)
+        if choice == "auto" and first is not None:
+            guide.provider_label = f"Auto: {first.label} first"
     return guide
-
-
-def _ceiling(choice: str, model: str, request: Any) -> Decimal | None:
-    """The most a run of ``request`` on ``choice``'s chain may spend, or None (no provider)."""
-    try:
-        picked = provider_choose(choice or "auto", model or None)
-    except NoProviderAvailable:
-        return None
-    return chain_ceiling(
-        list(picked.chain), picked.model, prompt_estimate(request), request.max_tokens
-    )
 
 
 def _prompt_of(request: Any) -> str:
@@ -161,13 +189,11 @@ def script_draft(
 ) -> RunDraft:
     """A ``script`` run for a brief, on the provider ``provider``'s chain starts on, with its
     expected length and cost (raises ``GenerationRefused`` for a provider that cannot serve)."""
-    request = request_build(brief, mode=mode)  # type: ignore[arg-type]
-    words = int(brief.get("word_budget") or 150) if words is None else words
-    tokens = expected_output_tokens(words)
     try:
-        choice = provider_choose(provider or "auto", model or None)
+        estimate = script_estimate(brief, provider, model, words=words, mode=mode)
     except NoProviderAvailable as exc:
         raise GenerationRefused("provider", str(exc)) from None
+    choice = estimate.choice
     return run_prepare(
         user=user,
         project=project,
@@ -176,13 +202,9 @@ def script_draft(
         provider_requested=choice.requested,
         provider=choice.provider,
         model=choice.model,
-        expected_tokens=tokens,
-        expected_cost=expected_cost(
-            choice.provider, choice.model, prompt=_prompt_of(request), output_tokens=tokens
-        ),
-        cost_ceiling=chain_ceiling(
-            list(choice.chain), choice.model, prompt_estimate(request), request.max_tokens
-        ),
+        expected_tokens=estimate.output_tokens,
+        expected_cost=estimate.cost,
+        cost_ceiling=estimate.ceiling,
         correlation_id=correlation_id,
     )
 

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aura_site.http import HtmxHttpRequest, redirect_to
+from aura_site.problems import Problem
 from aura_site.projects.models import Membership, Project, Role
 from aura_site.projects.selectors import project_for_user
 from generation.chain.policy import providers_known
@@ -38,6 +39,7 @@ from generation.scripts.forms import (
     ScriptForm,
     key_points_from,
 )
+from generation.scripts.guidance import Guidance
 from generation.scripts.launch import (
     GenerationRefused,
     guidance_for,
@@ -91,6 +93,8 @@ def _form_context(
         "tones": TONE_SUGGESTIONS,
         "platforms": PLATFORMS,
         "deliveries": DELIVERY_STYLES,
+        "max_key_points": MAX_KEY_POINTS,
+        "key_point_max_chars": KEY_POINT_MAX_CHARS,
     }
 
 
@@ -108,32 +112,52 @@ def _prefill(request: HtmxHttpRequest) -> dict[str, Any]:
     return initial
 
 
+def _guidance_problems(form: ScriptForm, guide: Guidance) -> list[Problem]:
+    """The guidance marked "fix" as the error summary lists it (key points' rows marked)."""
+    anchors = {"key_points": "#key-points", "provider": "#row-provider"}
+    problems = []
+    for note in guide.blocking:
+        if note.item is not None:
+            form.key_point_invalid.add(note.item)
+            href = f"#kp-text-{note.item}"
+        else:
+            href = anchors.get(note.field, f"#row-id_{note.field}")
+        label = "Key points" if note.field == "key_points" else str(form[note.field].label)
+        problems.append(Problem(note.message, label, href))
+    return problems
+
+
 @require_http_methods(["GET", "POST"])
 def script_new(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, membership = project_for_user(request.user, project_id, minimum=Role.EDITOR)
     cards = provider_cards()
     infos = [card.info for card in cards]
+    problems: list[Problem] = []
     if request.method == "POST":
         form = ScriptForm(request.POST, project=project, providers=infos)
         if form.is_valid():
-            try:
-                with transaction.atomic():
-                    script = services.script_create(
-                        project=project, user=request.user, cleaned=form.cleaned_input
-                    )
-                    script_generate(
-                        user=request.user,
-                        script=script,
-                        provider=form.cleaned_data["provider"],
-                        model=form.cleaned_data.get("model") or "",
-                    )
-            except GenerationRefused as exc:
-                form.add_error(exc.field, exc.message)
+            guide = guidance_for(request.POST, form.key_points, project)
+            if guide.blocking and not form.cleaned_data.get("start_anyway"):
+                problems = _guidance_problems(form, guide)
             else:
-                url = script.get_absolute_url()
-                if not form.cleaned_data.get("streaming"):
-                    url += "?streaming=off"
-                return redirect_to(request, url)
+                try:
+                    with transaction.atomic():
+                        script = services.script_create(
+                            project=project, user=request.user, cleaned=form.cleaned_input
+                        )
+                        script_generate(
+                            user=request.user,
+                            script=script,
+                            provider=form.cleaned_data["provider"],
+                            model=form.cleaned_data.get("model") or "",
+                        )
+                except GenerationRefused as exc:
+                    form.add_error(exc.field, exc.message)
+                else:
+                    url = script.get_absolute_url()
+                    if not form.cleaned_data.get("streaming"):
+                        url += "?streaming=off"
+                    return redirect_to(request, url)
         status = 400
     else:
         form = ScriptForm(project=project, providers=infos, initial=_prefill(request))
@@ -146,6 +170,8 @@ def script_new(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
             form.key_points = points
         status = 200
     context = _form_context(project, membership, form, cards)
+    context["problems"] = problems
+    context["blocked"] = bool(problems)
     if request.htmx and request.method == "POST":
         # htmx swaps only successful responses: the form with its errors comes back as a 200.
         return render(request, "scripts/new.html#script_form", context)
@@ -156,7 +182,12 @@ def script_new(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 def script_guidance(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_user(request.user, project_id, minimum=Role.EDITOR)
     guide = guidance_for(request.POST, key_points_from(request.POST), project)
-    return render(request, "scripts/new.html#guidance", {"guide": guide, "project": project})
+    context = {
+        "guide": guide,
+        "project": project,
+        "anyway_checked": bool(request.POST.get("start_anyway")),
+    }
+    return render(request, "scripts/new.html#guidance", context)
 
 
 # ---------------------------------------------------------------------------------------------

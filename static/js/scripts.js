@@ -1,5 +1,6 @@
-// The script generator: key point rows (add, remove, reorder by drag or ↑ ↓), provider cards,
-// and refreshing the script view when its run ends. Delegated listeners: forms may be swapped.
+// The script generator: key point rows (add up to the limit, remove, reorder by drag or ↑ ↓, each
+// move announced), the provider picker, and refreshing the script view when its run ends.
+// Delegated listeners: forms may be swapped.
 (() => {
   "use strict";
 
@@ -20,7 +21,43 @@
       li.querySelector('[data-kp="up"]').setAttribute("aria-label", `Move key point ${n} up`);
       li.querySelector('[data-kp="down"]').setAttribute("aria-label", `Move key point ${n} down`);
       li.querySelector('[data-kp="remove"]').setAttribute("aria-label", `Remove key point ${n}`);
+      const meta = li.querySelector(".char-meta");
+      if (meta) meta.id = `${text.id}-meta`;
     });
+  }
+
+  function limitOf(form) {
+    return Number(list(form).getAttribute("data-max")) || Infinity;
+  }
+
+  function countOf(form) {
+    return list(form).querySelectorAll("[data-key-point]").length;
+  }
+
+  // "Add key point" stops at the limit, and says so beside it.
+  function updateLimit(form) {
+    const add = form.querySelector('[data-kp="add"]');
+    const note = form.querySelector("[data-kp-limit]");
+    const max = limitOf(form);
+    const full = countOf(form) >= max;
+    if (add) add.disabled = full;
+    if (note) {
+      note.textContent = full ? `${max} key points is the most a brief can have.` : `Up to ${max}.`;
+      note.classList.toggle("muted", !full);
+    }
+  }
+
+  function announce(form, message) {
+    const region = form.querySelector("[data-kp-announce]");
+    if (!region) return;
+    region.textContent = "";
+    // A fresh text node each time, so the same message said twice is announced twice.
+    setTimeout(() => { region.textContent = message; }, 30);
+  }
+
+  function announceMove(form, li) {
+    const rows = Array.from(list(form).querySelectorAll("[data-key-point]"));
+    announce(form, `Key point moved to position ${rows.indexOf(li) + 1} of ${rows.length}.`);
   }
 
   // Any change to the brief asks for fresh guidance, at most every 300 ms of typing.
@@ -40,10 +77,16 @@
 
   function changed(form) {
     renumber(list(form));
+    updateLimit(form);
     briefChanged(form);
   }
 
   function addRow(form) {
+    if (countOf(form) >= limitOf(form)) {
+      updateLimit(form);
+      announce(form, `${limitOf(form)} key points is the most a brief can have.`);
+      return;
+    }
     const template = form.querySelector("#key-point-template");
     const row = template.content.firstElementChild.cloneNode(true);
     list(form).appendChild(row);
@@ -71,15 +114,18 @@
         return;
       }
       changed(form);
+      announce(form, `Key point removed; ${countOf(form)} left.`);
       if (next) next.querySelector("[data-kp-text]").focus();
     } else if (action === "up" && li.previousElementSibling) {
       li.parentElement.insertBefore(li, li.previousElementSibling);
       changed(form);
       li.querySelector('[data-kp="up"]').focus();
+      announceMove(form, li);
     } else if (action === "down" && li.nextElementSibling) {
       li.parentElement.insertBefore(li.nextElementSibling, li);
       changed(form);
       li.querySelector('[data-kp="down"]').focus();
+      announceMove(form, li);
     }
   });
 
@@ -118,20 +164,24 @@
   });
   document.addEventListener("dragend", () => {
     if (!dragged) return;
-    dragged.classList.remove("dragging");
-    const form = dragged.closest("form");
+    const li = dragged;
+    li.classList.remove("dragging");
+    const form = li.closest("form");
     dragged = null;
-    if (form) changed(form);
+    if (form) {
+      changed(form);
+      announceMove(form, li);
+    }
   });
 
-  // Provider cards: mark the chosen one.
+  // The provider picker: mark the chosen row.
   document.addEventListener("change", (event) => {
     const radio = event.target instanceof HTMLInputElement && event.target.name === "provider" ? event.target : null;
     if (!radio || radio.type !== "radio") return;
     const fieldset = radio.closest(".provider-choice");
     if (!fieldset) return;
-    fieldset.querySelectorAll(".provider-card").forEach((card) => {
-      card.classList.toggle("selected", card.contains(radio));
+    fieldset.querySelectorAll(".provider-row").forEach((row) => {
+      row.classList.toggle("selected", row.contains(radio));
     });
   });
 

@@ -61,3 +61,106 @@ function localiseTimes(root) {
 document.addEventListener("DOMContentLoaded", () => localiseTimes(document));
 document.addEventListener("htmx:afterSettle", (event) => localiseTimes(event.target));
 document.addEventListener("htmx:oobAfterSwap", (event) => localiseTimes(event.target));
+
+// Character counters on the limited fields of a form marked data-counters: "12 / 500" under the
+// field (a one-line field shows it from 80 % of its limit), and a note when a paste was cut to fit.
+const COUNTED = "textarea[maxlength], input[maxlength]:is([type=text], [type=search], :not([type]))";
+function counterOf(field) {
+  const id = `${field.id || field.name}-meta`;
+  let meta = document.getElementById(id);
+  if (!meta) {
+    meta = document.createElement("div");
+    meta.className = "char-meta";
+    meta.id = id;
+    meta.innerHTML = '<span class="char-note" role="status"></span><span class="char-count" aria-hidden="true"></span>';
+    field.insertAdjacentElement("afterend", meta);
+  }
+  return meta;
+}
+function countChars(field) {
+  const max = field.maxLength;
+  if (!(max > 0)) return;
+  const count = counterOf(field).querySelector(".char-count");
+  const used = field.value.length;
+  count.textContent = `${used} / ${max}`;
+  count.classList.toggle("at-limit", used >= max);
+  count.classList.toggle("is-quiet", field.tagName !== "TEXTAREA" && used < max * 0.8);
+}
+function countAll(root) {
+  root.querySelectorAll("form[data-counters]").forEach((form) => {
+    form.querySelectorAll(COUNTED).forEach(countChars);
+  });
+}
+function countedField(target) {
+  return target instanceof HTMLElement && target.matches(COUNTED) && target.closest("form[data-counters]") ? target : null;
+}
+document.addEventListener("input", (event) => {
+  const field = countedField(event.target);
+  if (!field) return;
+  if (!event.detail || event.detail !== "paste-cut") {
+    const note = counterOf(field).querySelector(".char-note");
+    if (note.textContent && field.value.length < field.maxLength) note.textContent = "";
+  }
+  countChars(field);
+});
+document.addEventListener("paste", (event) => {
+  const field = countedField(event.target);
+  if (!field || !event.clipboardData) return;
+  const pasted = event.clipboardData.getData("text");
+  const start = field.selectionStart ?? field.value.length;
+  const end = field.selectionEnd ?? start;
+  const room = field.maxLength - (field.value.length - (end - start));
+  if (pasted.length <= room) return;
+  event.preventDefault();
+  field.setRangeText(pasted.slice(0, Math.max(0, room)), start, end, "end");
+  field.dispatchEvent(new CustomEvent("input", { bubbles: true, detail: "paste-cut" }));
+  const cut = pasted.length - Math.max(0, room);
+  counterOf(field).querySelector(".char-note").textContent =
+    `The paste was cut to fit ${field.maxLength} characters: the last ${cut} were left out.`;
+});
+document.addEventListener("focusin", (event) => {
+  const field = countedField(event.target);
+  if (field) countChars(field);
+});
+
+// After a refused Start: the first invalid field is scrolled to and focused (the error summary
+// beside Start names every problem, each linked to its field).
+function controlOf(selector) {
+  let target = null;
+  try {
+    target = document.querySelector(selector);
+  } catch {
+    return null;
+  }
+  if (!target) return null;
+  if (target.matches("input, select, textarea, button")) return target;
+  return target.querySelector("input:not([type=hidden]):not(:disabled), select, textarea");
+}
+function focusControl(control) {
+  control.focus({ preventScroll: true });
+  control.scrollIntoView({ block: "center" });
+}
+function focusFirstProblem() {
+  const summary = document.querySelector("[data-error-summary]:not([data-seen])");
+  if (!summary) return;
+  summary.setAttribute("data-seen", "");
+  const scope = summary.closest("form") || document;
+  const link = summary.querySelector("a[href^='#']");
+  const control = scope.querySelector('[aria-invalid="true"]') || (link && controlOf(link.getAttribute("href")));
+  if (control) focusControl(control);
+}
+document.addEventListener("click", (event) => {
+  const link = event.target instanceof Element ? event.target.closest("[data-focus-field]") : null;
+  const control = link && controlOf(link.getAttribute("href") || "");
+  if (!control) return;
+  event.preventDefault();
+  focusControl(control);
+});
+document.addEventListener("DOMContentLoaded", () => {
+  countAll(document);
+  focusFirstProblem();
+});
+document.addEventListener("htmx:afterSettle", () => {
+  countAll(document);
+  focusFirstProblem();
+});

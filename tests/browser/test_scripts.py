@@ -73,7 +73,7 @@ def test_write_edit_compare_and_export_a_script(
     expect(page.locator("label[for=kp-text-1]")).to_have_text("Key point 1")
 
     # Provider choice: badges, and RuleBased says its output is a template.
-    expect(page.locator("[data-testid=provider-openai]")).to_contain_text("not configured")
+    expect(page.locator("[data-testid=provider-openai]")).to_contain_text("not set up")
     expect(page.locator("[data-testid=provider-openai]")).to_contain_text("OPENAI_API_KEY")
     page.locator("[data-testid=provider-rulebased] input").check()
     expect(page.locator("[data-testid=provider-rulebased]")).to_have_class(re.compile("selected"))

@@ -363,7 +363,7 @@ def test_with_no_provider_set_up_every_model_is_greyed_out_and_says_what_to_ask_
     problem = page.locator("[data-testid=quote-problem]")
     expect(problem).to_be_visible()
     assert problem.evaluate(
-        "(e, b) => e.closest('.sticky-action') === b.closest('.sticky-action')",
+        "(e, b) => e.closest('[data-action-bar]') === b.closest('[data-action-bar]')",
         start.element_handle(),
     )
     expect(problem).to_contain_text("No model can make this clip")

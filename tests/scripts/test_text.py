@@ -83,6 +83,26 @@ def test_diff_rows() -> None:
     assert diff_versions("a", "a").identical
 
 
+def test_diff_rows_inline_mark_only_the_words_that_changed() -> None:
+    diff = diff_versions(
+        "Heat the water to 94 degrees.\nGone line\nSame", "Heat the water to 96 degrees.\nSame\nNew"
+    )
+    assert [(r.kind, r.inline) for r in diff.rows] == [
+        (
+            "changed",
+            [
+                ("same", "Heat the water to "),
+                ("deleted", "94 "),
+                ("inserted", "96 "),
+                ("same", "degrees."),
+            ],
+        ),
+        ("removed", [("deleted", "Gone line")]),
+        ("same", [("same", "Same")]),
+        ("added", [("inserted", "New")]),
+    ]
+
+
 def test_duplicate_must_points() -> None:
     points = [
         {"text": "Use a tripod", "priority": "must"},

@@ -64,7 +64,7 @@ def test_form_shows_providers_with_badges_templates_and_styles(team: Any) -> Non
     assert "Auto <span" in html and "recommended" in html
     for label in ("RuleBased (offline template)", "OpenAI", "Anthropic", "Ollama"):
         assert label in html
-    assert "not configured" in html and "OPENAI_API_KEY" in html
+    assert "not set up" in html and "OPENAI_API_KEY" in html
     assert "template output" in html
     for name in ("Tutorial / How-to", "Listicle", "Story", "Product review", "Explainer"):
         assert name in html
@@ -410,3 +410,75 @@ def test_htmx_form_errors_come_back_in_place_as_the_form_alone(team: Any) -> Non
     assert htmx.content.decode().lstrip().startswith('<form id="script-form"')
     plain = client.post(url, form_data(topic=""))
     assert plain.status_code == 400 and "<html" in plain.content.decode()
+
+
+def test_guidance_marked_fix_stops_start_until_the_user_starts_anyway(team: Any) -> None:
+    client = client_for(team.editor)
+    url = reverse("scripts:new", args=[team.project.pk])
+    duplicate = form_data(
+        kp_text=["Use a tripod at night", "Always use a tripod at night"],
+        kp_priority=["must", "must"],
+    )
+    refused = client.post(url, duplicate, headers={"HX-Request": "true"})
+    html = refused.content.decode()
+    assert refused.status_code == 200 and Script.objects.count() == 0
+    summary = html[html.index("data-error-summary") :]
+    summary = summary[: summary.index("</div>")]
+    assert "Not started." in summary and "duplicates key point 1" in summary
+    assert 'href="#kp-text-2"' in summary
+    assert 'name="start_anyway"' in html
+    second = re.search(r'<input[^>]*id="kp-text-2"[^>]*>', html)
+    assert second and 'aria-invalid="true"' in second.group(0)
+    first = re.search(r'<input[^>]*id="kp-text-1"[^>]*>', html)
+    assert first and "aria-invalid" not in first.group(0)
+
+    started = client.post(url, {**duplicate, "start_anyway": "on"}, headers={"HX-Request": "true"})
+    assert started.status_code == 200 and "HX-Redirect" in started
+    assert Script.objects.count() == 1 and Run.objects.count() == 1
+
+
+def test_the_form_refuses_what_start_anyway_cannot_pass(team: Any) -> None:
+    """A problem the form itself refuses gives no "start anyway"."""
+    response = client_for(team.editor).post(
+        reverse("scripts:new", args=[team.project.pk]), form_data(topic="ab")
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert 'href="#row-id_topic"' in html and 'name="start_anyway"' not in html
+    guidance = client_for(team.editor).post(
+        reverse("scripts:guidance", args=[team.project.pk]), form_data(topic="ab")
+    )
+    assert "at least 3 characters" in guidance.content.decode()
+    assert 'name="start_anyway"' not in guidance.content.decode()
+
+
+def test_a_key_point_past_the_limit_is_named_in_the_summary(team: Any) -> None:
+    response = client_for(team.editor).post(
+        reverse("scripts:new", args=[team.project.pk]),
+        form_data(
+            kp_text=[f"Point {i} about tripods" for i in range(21)], kp_priority=["nice"] * 21
+        ),
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "At most 20 key points." in html and 'href="#kp-text-21"' in html
+    assert "Fix the key points below." not in html
+
+
+def test_the_form_shows_the_expected_cost_the_run_is_given(team: Any, scripted_openai: Any) -> None:
+    from aura_site.money import format_estimate
+
+    persona = Persona.objects.create(
+        project=team.project, name="Maya", voice="warm, curious, plain words " * 20
+    )
+    data = form_data(provider="openai", persona=str(persona.pk), template="listicle")
+    client = client_for(team.editor)
+    guidance = client.post(
+        reverse("scripts:guidance", args=[team.project.pk]), data, headers={"HX-Request": "true"}
+    ).content.decode()
+    shown = re.search(r'data-testid="expected-cost">([^<]+)<', guidance)
+    assert shown, guidance
+    client.post(reverse("scripts:new", args=[team.project.pk]), data)
+    run = Run.objects.get()
+    assert run.expected_cost > 0
+    assert shown.group(1) == format_estimate(run.expected_cost)

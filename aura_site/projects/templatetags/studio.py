@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
 
 from aura_site.money import format_estimate, format_price, format_usd
+from aura_site.problems import Problem
+from aura_site.problems import form_problems as problems_of
 
 register = template.Library()
 
@@ -37,3 +41,9 @@ def price(value: object) -> str:
 def estimate(value: object) -> str:
     """An amount not yet reported by the provider: ``≈ $0.0123``."""
     return format_estimate(value)
+
+
+@register.simple_tag
+def form_problems(form: Any = None, extra: Iterable[Problem] | None = None) -> list[Problem]:
+    """What a form's error summary lists (``aura_site.problems.form_problems``)."""
+    return problems_of(form, extra)
