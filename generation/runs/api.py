@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from ninja import Query, Router, Schema
+from pydantic import ConfigDict, Field
 
 from aura_site.api_errors import ApiError, error_body, errors
 from aura_site.api_types import ID_MAX
@@ -252,6 +253,154 @@ async def run_finished(request: HttpRequest, run: Run) -> Any:
     return JsonResponse(body_out, status=status)
 
 
+# ---------------------------------------------------------------------------------------------
+# The events of a run's stream, for the OpenAPI document
+
+SSE_SCHEMAS: dict[str, type[Schema]] = {}
+"""Every event's data schema, by component name; ``aura_site.api`` adds them to the document's
+``components.schemas``."""
+
+
+def sse_schema[S: type[Schema]](model: S) -> S:
+    SSE_SCHEMAS[model.__name__] = model
+    return model
+
+
+@sse_schema
+class RunStartedEvent(Schema):
+    """``run``: the first event of every run."""
+
+    run_id: str
+    kind: str
+    provider: str = ""
+    model: str = ""
+    expected_tokens: int = 0
+    expected_cost: str
+    cost_ceiling: str = "0"
+
+
+@sse_schema
+class ProgressEvent(Schema):
+    """``progress``: the stage a run is at; ``stage: "reset"`` carries the new ``text`` the
+    chunks after it append onto."""
+
+    stage: str
+    message: str = ""
+    text: str | None = None
+
+
+@sse_schema
+class ChunkEvent(Schema):
+    """``chunk``: new text, with the output tokens and the cost so far."""
+
+    content: str
+    tokens: int
+    cost: str
+    tokens_per_second: float
+    provider: str
+
+
+@sse_schema
+class ProviderSwitchEvent(Schema):
+    """``provider_switch``: which provider was left, before any of its text was shown, and
+    why. ``part`` names the part where the run has several."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    part: str | None = None
+    from_provider: str = Field(alias="from")
+    to: str
+    reason: str
+
+
+@sse_schema
+class RunDoneEvent(Schema):
+    """``done``: how the run ended well (a kind adds its own fields: a script's ``script_id``
+    and ``validation``, a session's ``session_id`` and ``costs``, a job's ``job_id``)."""
+
+    run_id: str
+    text: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    usage: UsageOut | None = None
+    cost: str
+    ttft_ms: int | None = None
+    tokens_per_second: float | None = None
+    duration_ms: int | None = None
+
+
+@sse_schema
+class CancelledEvent(Schema):
+    """``cancelled``: what was produced before the cancel, and its cost."""
+
+    run_id: str
+    text: str
+    usage: UsageOut
+    cost: str
+
+
+@sse_schema
+class ErrorEvent(Schema):
+    """``error``: why the run failed; the text produced before it is kept."""
+
+    code: str
+    message: str
+    correlation_id: str | None = None
+    text: str | None = None
+
+
+RUN_EVENTS: dict[str, type[Schema]] = {
+    "run": RunStartedEvent,
+    "progress": ProgressEvent,
+    "chunk": ChunkEvent,
+    "provider_switch": ProviderSwitchEvent,
+    "done": RunDoneEvent,
+    "cancelled": CancelledEvent,
+    "error": ErrorEvent,
+}
+"""The events every run may send; a kind's stream may send its own as well."""
+
+
+def event_stream_response(events: dict[str, type[Schema]], description: str) -> dict[str, Any]:
+    """``openapi_extra`` of a route that answers with a run's server-sent events: its 200 is
+    ``text/event-stream``, and ``itemSchema`` lists each event (``id``, ``event``, ``data``) with
+    its data's schema."""
+    for model in events.values():
+        SSE_SCHEMAS.setdefault(model.__name__, model)
+    items = [
+        {
+            "type": "object",
+            "title": name,
+            "properties": {
+                "id": {"type": "integer", "minimum": 1, "description": "The event's seq"},
+                "event": {"const": name},
+                "data": {"$ref": f"#/components/schemas/{model.__name__}"},
+            },
+            "required": ["id", "event", "data"],
+        }
+        for name, model in events.items()
+    ]
+    return {
+        "responses": {
+            200: {
+                "description": (
+                    f"{description} Each event has `id: <seq>` (1, 2, 3, ... per run, so "
+                    "`Last-Event-ID` resumes it), an `event:` name and one JSON `data:` line; "
+                    "a `: keep-alive` comment comes at least every 15 s while idle; the stream "
+                    "ends after the terminal event (`done`, `cancelled` or `error`). Errors "
+                    "before the stream starts are JSON, with the status given."
+                ),
+                "content": {
+                    "text/event-stream": {
+                        "schema": {"type": "string"},
+                        "itemSchema": {"oneOf": items},
+                    }
+                },
+            }
+        }
+    }
+
+
 @router.get("/runs/{run_id}", response={200: RunOut, **errors(404)}, summary="A run's state")
 async def run_detail(request: HttpRequest, run_id: str) -> Any:
     run, _ = await sync_to_async(run_for_user)(_caller(request), run_id)
@@ -277,6 +426,9 @@ def _after(request: HttpRequest, after: int | None) -> int:
     "/runs/{run_id}/events",
     response={200: None, **errors(404)},
     summary="Replay a run's events after Last-Event-ID (or ?after=), then follow it live",
+    openapi_extra=event_stream_response(
+        RUN_EVENTS, "The run's events after the one given, then its live ones."
+    ),
 )
 async def run_events(
     request: HttpRequest, run_id: str, after: Annotated[int, Query(ge=0, le=ID_MAX)] | None = None
