@@ -361,25 +361,46 @@ RUN_EVENTS: dict[str, type[Schema]] = {
 """The events every run may send; a kind's stream may send its own as well."""
 
 
-def event_stream_response(events: dict[str, type[Schema]], description: str) -> dict[str, Any]:
+def event_stream_response(
+    events: dict[str, type[Schema]], description: str, *, other_events: bool = False
+) -> dict[str, Any]:
     """``openapi_extra`` of a route that answers with a run's server-sent events: its 200 is
-    ``text/event-stream``, and ``itemSchema`` lists each event (``id``, ``event``, ``data``) with
-    its data's schema."""
+    ``text/event-stream`` whose ``itemSchema`` (OpenAPI 3.2) gives each event's ``id``,
+    ``event`` and ``data`` (a JSON text of the event's schema). ``other_events``: the stream
+    may carry events of any kind of run besides these."""
     for model in events.values():
         SSE_SCHEMAS.setdefault(model.__name__, model)
-    items = [
+    seq = {"type": "string", "pattern": "^[0-9]+$", "description": "The event's seq"}
+    items: list[dict[str, Any]] = [
         {
             "type": "object",
             "title": name,
             "properties": {
-                "id": {"type": "integer", "minimum": 1, "description": "The event's seq"},
+                "id": seq,
                 "event": {"const": name},
-                "data": {"$ref": f"#/components/schemas/{model.__name__}"},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"$ref": f"#/components/schemas/{model.__name__}"},
+                },
             },
             "required": ["id", "event", "data"],
         }
         for name, model in events.items()
     ]
+    if other_events:
+        items.append(
+            {
+                "type": "object",
+                "title": "another kind's event",
+                "properties": {
+                    "id": seq,
+                    "event": {"type": "string"},
+                    "data": {"type": "string", "contentMediaType": "application/json"},
+                },
+                "required": ["id", "event", "data"],
+            }
+        )
     return {
         "responses": {
             200: {
@@ -390,12 +411,7 @@ def event_stream_response(events: dict[str, type[Schema]], description: str) -> 
                     "ends after the terminal event (`done`, `cancelled` or `error`). Errors "
                     "before the stream starts are JSON, with the status given."
                 ),
-                "content": {
-                    "text/event-stream": {
-                        "schema": {"type": "string"},
-                        "itemSchema": {"oneOf": items},
-                    }
-                },
+                "content": {"text/event-stream": {"itemSchema": {"anyOf": items}}},
             }
         }
     }
@@ -427,7 +443,10 @@ def _after(request: HttpRequest, after: int | None) -> int:
     response={200: None, **errors(404)},
     summary="Replay a run's events after Last-Event-ID (or ?after=), then follow it live",
     openapi_extra=event_stream_response(
-        RUN_EVENTS, "The run's events after the one given, then its live ones."
+        RUN_EVENTS,
+        "The run's events after the one given, then its live ones (a kind adds its own: "
+        "a roundtable's `agent_chunk`, a video job's `attempt_start`, ...).",
+        other_events=True,
     ),
 )
 async def run_events(

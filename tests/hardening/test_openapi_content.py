@@ -31,11 +31,16 @@ def _events(document: dict[str, Any], path: str, method: str) -> dict[str, dict[
     operation = document["paths"][path][method]
     ok = operation["responses"]["200"]
     assert list(ok["content"]) == ["text/event-stream"]
-    items = ok["content"]["text/event-stream"]["itemSchema"]["oneOf"]
-    return {
-        item["properties"]["event"]["const"]: _resolve(document, item["properties"]["data"]["$ref"])
-        for item in items
-    }
+    items = ok["content"]["text/event-stream"]["itemSchema"]["anyOf"]
+    events = {}
+    for item in items:
+        assert set(item["required"]) == {"id", "event", "data"}
+        data = item["properties"]["data"]
+        assert (data["type"], data["contentMediaType"]) == ("string", "application/json")
+        if "const" in item["properties"]["event"]:
+            name = item["properties"]["event"]["const"]
+            events[name] = _resolve(document, data["contentSchema"]["$ref"])
+    return events
 
 
 @pytest.mark.parametrize(
