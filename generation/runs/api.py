@@ -69,6 +69,29 @@ class PartOut(Schema):
     error: RunErrorOut | None
 
 
+class RunAttemptOut(Schema):
+    """One provider call of a run: ``number`` counts every call of its part, 1, 2, 3, ...,
+    across fallbacks and a script's revisions alike (a revision's call continues the count),
+    as the cost records number them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    number: int
+    part: str = ""
+    provider: str
+    model: str = ""
+    outcome: str = ""
+    error_kind: str = ""
+    message: str = ""
+    retries: int = 0
+    ttft_ms: int | None = None
+    duration_ms: int | None = None
+    usage: UsageOut | None = None
+    cost: str = "0"
+    finish_reason: str = ""
+    streaming: bool = True
+
+
 class RunOut(Schema):
     id: str
     project: int
@@ -77,7 +100,7 @@ class RunOut(Schema):
     text: str
     provider: str
     model: str
-    attempts: list[dict[str, Any]]
+    attempts: list[RunAttemptOut]
     usage: UsageOut
     cost: Decimal
     expected_tokens: int

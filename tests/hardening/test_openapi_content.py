@@ -144,3 +144,12 @@ def test_new_resources_are_documented(document: dict[str, Any]) -> None:
         item = next(p for p in paths if p.startswith(collection + "/{"))
         assert set(paths[item]) == {"get", "patch", "delete"}
         assert "403" in paths[item]["delete"]["responses"]
+
+
+def test_a_runs_attempts_are_typed(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    attempts = schemas["RunOut"]["properties"]["attempts"]
+    assert attempts["items"]["$ref"] == "#/components/schemas/RunAttemptOut"
+    attempt = schemas["RunAttemptOut"]
+    assert {"number", "provider"} <= set(attempt["required"])
+    assert "revision" in attempt["description"]
