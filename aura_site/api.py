@@ -35,6 +35,7 @@ from aura_site.projects.api import router as projects_router
 from aura_site.projects.services import ProjectRuleError
 from generation.chain.api import router as providers_router
 from generation.health.api import router as health_router
+from generation.runs.api import SSE_SCHEMAS
 from generation.runs.api import router as runs_router
 from generation.scripts.api import router as scripts_router
 from roundtable.api import router as roundtable_router
@@ -82,6 +83,20 @@ def _api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
 
 
 class StudioAPI(NinjaAPI):
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        """The document, with the data schema of every server-sent event the streams declare
+        (``generation.runs.api.event_stream_response``) in ``components.schemas``."""
+        document = super().get_openapi_schema(*args, **kwargs)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, model in sorted(SSE_SCHEMAS.items()):
+            schema = model.model_json_schema(
+                ref_template="#/components/schemas/{model}", by_alias=True
+            )
+            for nested, definition in schema.pop("$defs", {}).items():
+                schemas.setdefault(nested, definition)
+            schemas.setdefault(name, schema)
+        return document
+
     def _get_urls(self) -> list[URLResolver | URLPattern]:
         patterns = super()._get_urls()
         patterns.append(re_path(r"^(?P<path>.+)$", _api_not_found, name="not-found"))

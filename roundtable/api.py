@@ -20,7 +20,15 @@ from aura_site.api_errors import correlation_id, errors
 from aura_site.api_types import Id, Money, PathId
 from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
-from generation.runs.api import QuoteOut, quote_out, sse_response, start_prepared
+from generation.chain.api import ProviderName
+from generation.runs.api import (
+    RUN_EVENTS,
+    QuoteOut,
+    event_stream_response,
+    quote_out,
+    sse_response,
+    start_prepared,
+)
 from generation.runs.models import Run, RunPart
 from roundtable import selectors
 from roundtable.agents import AGENTS
@@ -44,7 +52,7 @@ AgentKey = Literal["director", "cinematographer", "editor", "colorist", "platfor
 class AgentChoice(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    provider: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "auto"
+    provider: ProviderName = "auto"
     model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
 
 
@@ -63,7 +71,7 @@ class RoundtableRequest(Schema):
     series: Id | None = None
     characters: list[Id] = Field(default_factory=list, max_length=50)
     locations: list[Id] = Field(default_factory=list, max_length=50)
-    provider: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = "auto"
+    provider: ProviderName = "auto"
     agents: dict[AgentKey, AgentChoice] = Field(default_factory=dict)
     debate: Literal["auto", "always", "never"] = "auto"
 
@@ -119,6 +127,112 @@ class SessionOut(Schema):
     created_by: str | None
     created_at: datetime
     finished_at: datetime | None
+
+
+class RoundtableRunEvent(Schema):
+    """``run`` of a session: its agents in order and the expected cost."""
+
+    run_id: str
+    kind: str
+    session_id: int | None = None
+    agents: list[str] = Field(default_factory=list)
+    expected_cost: str
+
+
+class StatusEvent(Schema):
+    stage: str
+    message: str = ""
+
+
+class AgentStartEvent(Schema):
+    agent: str
+    name: str
+    provider: str
+    model: str
+
+
+class AgentChunkEvent(Schema):
+    agent: str
+    content: str
+    tokens: int
+    cost: str
+
+
+class AgentCompleteEvent(Schema):
+    agent: str
+    response: str
+    usage: UsageOut
+    cost: str
+
+
+class AgentErrorEvent(Schema):
+    agent: str
+    code: str
+    message: str
+    text: str = ""
+
+
+class DebateStartEvent(Schema):
+    challenger: str
+    responder: str
+    topic: str
+
+
+class FromEvent(Schema):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_agent: str = Field(alias="from")
+
+
+class DebateChunkEvent(FromEvent):
+    content: str
+
+
+class DebateMessageEvent(FromEvent):
+    to: str
+    message: str
+
+
+class ContentEvent(Schema):
+    content: str
+
+
+class SynthesisCompleteEvent(Schema):
+    final_prompt: str
+
+
+class ShotsCompleteEvent(Schema):
+    suggested_shots: str
+    shots: list[dict[str, Any]]
+    parsed: bool
+
+
+class RoundtableDoneEvent(Schema):
+    run_id: str
+    session_id: int | None = None
+    usage: UsageOut | None = None
+    cost: str
+    costs: dict[str, str] = Field(default_factory=dict)
+    duration_ms: int | None = None
+
+
+ROUNDTABLE_EVENTS: dict[str, type[Schema]] = {
+    **RUN_EVENTS,
+    "run": RoundtableRunEvent,
+    "status": StatusEvent,
+    "agent_start": AgentStartEvent,
+    "agent_chunk": AgentChunkEvent,
+    "agent_complete": AgentCompleteEvent,
+    "agent_error": AgentErrorEvent,
+    "debate_start": DebateStartEvent,
+    "debate_chunk": DebateChunkEvent,
+    "debate_message": DebateMessageEvent,
+    "synthesis_chunk": ContentEvent,
+    "synthesis_complete": SynthesisCompleteEvent,
+    "shots_chunk": ContentEvent,
+    "shots_complete": ShotsCompleteEvent,
+    "done": RoundtableDoneEvent,
+}
 
 
 class SessionStarted(Schema):
@@ -224,6 +338,7 @@ async def _start(request: HttpRequest, body: RoundtableRequest) -> Run:
     "/roundtables/stream",
     response={200: None, **errors(403, 404, 429)},
     summary="Start a roundtable session and stream it as server-sent events",
+    openapi_extra=event_stream_response(ROUNDTABLE_EVENTS, "The session's events, as it runs."),
 )
 async def roundtable_stream(request: HttpRequest, body: RoundtableRequest) -> HttpResponseBase:
     run = await _start(request, body)

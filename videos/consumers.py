@@ -60,6 +60,9 @@ class VideoListConsumer(AsyncWebsocketConsumer):
         if "videos" in (event.get("parts") or ()) and self._pending is None:
             self._pending = asyncio.create_task(self._send_later())
 
+    async def project_progress(self, event: dict[str, Any]) -> None:
+        """Other products' progress: this list shows only clips."""
+
     async def project_deleted(self, event: dict[str, Any]) -> None:
         await self.close(code=CLOSE_NOT_FOUND)
 

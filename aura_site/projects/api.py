@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from aura_site.api_errors import errors
 from aura_site.api_types import PathId
 from aura_site.projects import selectors, services
+from aura_site.projects.forms import TEXT_MAX
 from aura_site.projects.models import Membership, Role
 
 router = Router(tags=["projects"])
@@ -125,3 +126,147 @@ def add_member(request: HttpRequest, project_id: PathId, payload: MemberIn) -> S
             created_at=membership.created_at,
         ),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The project's world: series, characters, locations
+
+WorldName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+WorldText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=TEXT_MAX)]
+Mood = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class SeriesIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: WorldName
+    description: WorldText = ""
+
+
+class SeriesPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: WorldName | None = None
+    description: WorldText | None = None
+
+
+class SeriesOut(Schema):
+    id: int
+    project: int
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class CharacterIn(SeriesIn):
+    look: WorldText = Field("", description="How the character looks on screen.")
+    voice: WorldText = Field("", description="How the character sounds and speaks.")
+
+
+class CharacterPatch(SeriesPatch):
+    look: WorldText | None = None
+    voice: WorldText | None = None
+
+
+class CharacterOut(SeriesOut):
+    look: str
+    voice: str
+
+
+class LocationIn(SeriesIn):
+    mood: Mood = ""
+
+
+class LocationPatch(SeriesPatch):
+    mood: Mood | None = None
+
+
+class LocationOut(SeriesOut):
+    mood: str
+
+
+def _world_routes(
+    kind: str, singular: str, schema_in: type[Schema], patch: type[Schema], out: type[Schema]
+) -> None:
+    """List, create, read, change and delete one kind of world item (members read, editors
+    write)."""
+    model = selectors.WORLD_MODELS[kind]
+    fields = tuple(out.model_fields)
+
+    def item_out(item: Any) -> Any:
+        values = {name: getattr(item, name) for name in fields if name != "project"}
+        return out.model_validate({**values, "project": item.project_id})
+
+    @router.get(
+        f"/projects/{{project_id}}/{kind}",
+        response={200: list[out], **errors(404)},  # type: ignore[valid-type]
+        summary=f"A project's {kind}",
+        operation_id=f"world_{kind}_list",
+    )
+    def item_list(request: HttpRequest, project_id: PathId) -> list[Any]:
+        project, _ = selectors.project_for_user(_caller(request), project_id)
+        return [item_out(item) for item in selectors.world_items(project, kind)]
+
+    def item_create(request: HttpRequest, project_id: PathId, payload: Schema) -> Any:
+        project, _ = selectors.project_for_user(_caller(request), project_id, Role.EDITOR)
+        item = services.world_item_create(
+            project=project, actor=_caller(request), model=model, fields=payload.model_dump()
+        )
+        return Status(201, item_out(item))
+
+    # The body's schema is this kind's (annotations are strings here, resolved by name).
+    item_create.__annotations__["payload"] = schema_in
+    router.post(
+        f"/projects/{{project_id}}/{kind}",
+        response={201: out, **errors(403, 404)},
+        summary=f"Add a {singular} (editors)",
+        operation_id=f"world_{kind}_create",
+    )(item_create)
+
+    @router.get(
+        f"/projects/{{project_id}}/{kind}/{{item_id}}",
+        response={200: out, **errors(404)},
+        summary=f"A {singular}",
+        operation_id=f"world_{kind}_detail",
+    )
+    def item_detail(request: HttpRequest, project_id: PathId, item_id: PathId) -> Any:
+        item, _ = selectors.world_item_for_user(_caller(request), project_id, kind, item_id)
+        return item_out(item)
+
+    def item_update(
+        request: HttpRequest, project_id: PathId, item_id: PathId, payload: Schema
+    ) -> Any:
+        item, _ = selectors.world_item_for_user(
+            _caller(request), project_id, kind, item_id, Role.EDITOR
+        )
+        changes = payload.model_dump(exclude_none=True)
+        return item_out(
+            services.world_item_update(item=item, actor=_caller(request), fields=changes)
+        )
+
+    item_update.__annotations__["payload"] = patch
+    router.patch(
+        f"/projects/{{project_id}}/{kind}/{{item_id}}",
+        response={200: out, **errors(403, 404)},
+        summary=f"Change a {singular} (editors)",
+        operation_id=f"world_{kind}_update",
+    )(item_update)
+
+    @router.delete(
+        f"/projects/{{project_id}}/{kind}/{{item_id}}",
+        response={204: None, **errors(403, 404)},
+        summary=f"Delete a {singular} (editors)",
+        operation_id=f"world_{kind}_delete",
+    )
+    def item_delete(request: HttpRequest, project_id: PathId, item_id: PathId) -> Status[None]:
+        item, _ = selectors.world_item_for_user(
+            _caller(request), project_id, kind, item_id, Role.EDITOR
+        )
+        services.world_item_delete(item=item, actor=_caller(request))
+        return Status(204, None)
+
+
+_world_routes("series", "series", SeriesIn, SeriesPatch, SeriesOut)
+_world_routes("characters", "character", CharacterIn, CharacterPatch, CharacterOut)
+_world_routes("locations", "location", LocationIn, LocationPatch, LocationOut)

@@ -58,6 +58,11 @@ class ProjectConsumer(AsyncWebsocketConsumer):
     async def project_changed(self, event: dict[str, Any]) -> None:
         await self._send_parts(event.get("parts") or live.PROJECT_SNAPSHOT_PARTS)
 
+    async def project_progress(self, event: dict[str, Any]) -> None:
+        html = live.render_progress(self.project_id, event)
+        if html:
+            await self.send(text_data=html)
+
     async def project_deleted(self, event: dict[str, Any]) -> None:
         await self.send(text_data=live.render_project_gone("This project was deleted."))
         await self.close(code=CLOSE_NOT_FOUND)

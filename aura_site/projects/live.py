@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync
@@ -106,6 +106,38 @@ def _publish(group: str, message: dict[str, Any]) -> None:
 def project_changed(project_id: int, parts: Iterable[str]) -> None:
     names = sorted({*parts, "activity"})
     _publish(project_group(project_id), {"type": "project.changed", "parts": names})
+
+
+ProgressRenderer = Callable[[int, dict[str, Any]], str]
+_progress_renderers: dict[str, ProgressRenderer] = {}
+
+
+def register_progress_renderer(product: str, render: ProgressRenderer) -> None:
+    """How a product's ``project.progress`` messages are drawn: ``render(project_id, data)``
+    returns out-of-band fragments built from the message's data alone (from the product's
+    ``AppConfig.ready``)."""
+    _progress_renderers[product] = render
+
+
+async def project_progress(project_id: int, product: str, data: dict[str, Any]) -> None:
+    """Tell the project's pages how far a piece of work has come (no transaction: it is sent
+    at once; the product throttles it)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "project.progress", "product": product, "data": data}
+    try:
+        await layer.group_send(project_group(project_id), message)
+    except Exception:
+        logger.exception("Could not publish progress to %s", project_group(project_id))
+
+
+def render_progress(project_id: int, message: dict[str, Any]) -> str:
+    render = _progress_renderers.get(str(message.get("product") or ""))
+    data = message.get("data")
+    if render is None or not isinstance(data, dict):
+        return ""
+    return render(project_id, data)
 
 
 def project_deleted(project_id: int) -> None:

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Schema
+from pydantic import StringConstraints
 
 from aura_site.api_errors import errors
+from aura_site.api_types import enum_schema
 from generation.chain.policy import provider_infos
+from generation.providers.registry import AUTO
 
 router = Router(tags=["providers"])
 
+ProviderName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=40),
+    enum_schema(
+        [AUTO, *settings.LLM_PROVIDERS],
+        description="`auto` or an LLM provider's `name` from `GET /api/v1/providers`.",
+    ),
+]
+"""A request's ``provider``: listed as an enum in the OpenAPI document; an unknown name is
+refused by the service with ``invalid_provider``."""
+
 
 class ProviderOut(Schema):
-    name: str
+    name: Annotated[str, enum_schema(list(settings.LLM_PROVIDERS))]
     label: str
     location: Literal["local", "cloud"]
     tier: Literal["free", "pro", "enterprise"]

@@ -253,9 +253,11 @@ class FallbackStream:
         providers: Mapping[str, LLMProvider] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         streaming: bool = True,
+        first_attempt: int = 1,
     ) -> None:
         if not chain:
             raise ValueError("the provider chain is empty")
+        self.first_attempt = max(1, first_attempt)
         self.chain = list(chain)
         self.request = request
         self.ledger = ledger
@@ -288,6 +290,9 @@ class FallbackStream:
     ) -> None:
         await self.aclose()
 
+    def _next_number(self) -> int:
+        return self.first_attempt + len(self.attempts)
+
     @property
     def current(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None
@@ -306,9 +311,7 @@ class FallbackStream:
             try:
                 provider = await self._provider(alias)
             except Exception as exc:
-                attempt = Attempt(
-                    len(self.attempts) + 1, alias, "", "failed", "bad_request", str(exc)
-                )
+                attempt = Attempt(self._next_number(), alias, "", "failed", "bad_request", str(exc))
                 self.attempts.append(attempt)
                 reasons.append(f"{alias}: {exc}")
                 left = (alias, str(exc))
@@ -317,7 +320,7 @@ class FallbackStream:
             if position > 0 and request.model:
                 request = dataclasses.replace(request, model="")
             model = request.model or provider.default_model
-            attempt = Attempt(len(self.attempts) + 1, alias, model, streaming=self.streaming)
+            attempt = Attempt(self._next_number(), alias, model, streaming=self.streaming)
             attempt.hold_id, refused = await self._hold(alias, model, request, attempt.number)
             if refused is not None:
                 attempt.outcome = "skipped"
@@ -572,11 +575,13 @@ def stream_with_fallback(
     providers: Mapping[str, LLMProvider] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     streaming: bool = True,
+    first_attempt: int = 1,
 ) -> FallbackStream:
     """Stream ``request`` from the first provider of ``chain`` that answers.
 
     ``providers`` maps aliases to ready adapters (otherwise the registry builds them);
-    ``sleep`` is the backoff wait (tests pass a recorder)."""
+    ``sleep`` is the backoff wait (tests pass a recorder); ``first_attempt`` is the number of
+    the first attempt (a later call of the same part continues its count)."""
     return FallbackStream(
         chain,
         request,
@@ -586,6 +591,7 @@ def stream_with_fallback(
         providers=providers,
         sleep=sleep,
         streaming=streaming,
+        first_attempt=first_attempt,
     )
 
 

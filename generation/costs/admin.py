@@ -23,8 +23,87 @@ from generation.costs.models import Budget, CostRecord, Price, ProviderCredentia
 from generation.costs.services import ledger_total
 
 
+def provider_choices(current: str = "", blank: str | None = None) -> list[Any]:
+    """The provider choices of a staff form: the LLM registry's aliases and the video
+    registry's, grouped (``settings.LLM_PROVIDERS``, ``settings.VIDEO_PROVIDERS``); ``blank``
+    labels an empty choice; a stored ``current`` value no registry has any more stays
+    choosable, marked, so an old row can still be edited."""
+    from django.conf import settings
+
+    llm = list(settings.LLM_PROVIDERS)
+    video = [alias for alias in settings.VIDEO_PROVIDERS if alias not in llm]
+    choices: list[Any] = [("", blank)] if blank is not None else []
+    choices.append(("LLM providers", [(alias, alias) for alias in llm]))
+    choices.append(("Video providers", [(alias, alias) for alias in video]))
+    if current and current not in {*llm, *video}:
+        choices.append((current, f"{current} (in no registry)"))
+    return choices
+
+
+def _provider_names() -> set[str]:
+    from django.conf import settings
+
+    return {*settings.LLM_PROVIDERS, *settings.VIDEO_PROVIDERS}
+
+
+def provider_field_choose(form: forms.ModelForm, blank: str | None = None) -> None:
+    """Make a staff form's ``provider`` a choice from the provider registries (``blank``:
+    the label of choosing none)."""
+    current = str(form.initial.get("provider") or getattr(form.instance, "provider", ""))
+    form.fields["provider"] = forms.ChoiceField(
+        choices=provider_choices(current, blank),
+        required=blank is None,
+        label="Provider",
+        help_text=form.fields["provider"].help_text,
+        error_messages={
+            "invalid_choice": "Unknown provider '%(value)s'; known: "
+            + ", ".join(sorted(_provider_names()))
+            + "."
+        },
+    )
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    """Filter by provider: every registry alias, and any other a stored row names."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        stored = set(
+            model_admin.get_queryset(request)
+            .exclude(provider="")
+            .values_list("provider", flat=True)
+            .distinct()
+        )
+        return [(alias, alias) for alias in sorted(_provider_names() | stored)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(provider=value) if value else queryset
+
+
+class PriceForm(forms.ModelForm):
+    class Meta:
+        model = Price
+        fields = (
+            "provider",
+            "model",
+            "unit",
+            "input_per_1k",
+            "output_per_1k",
+            "amount",
+            "effective_from",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        provider_field_choose(self)
+
+
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
+    form = PriceForm
     list_display = (
         "provider",
         "model",
@@ -34,7 +113,7 @@ class PriceAdmin(admin.ModelAdmin):
         "amount",
         "effective_from",
     )
-    list_filter = ("provider", "unit")
+    list_filter = (ProviderFilter, "unit")
     search_fields = ("provider", "model")
     ordering = ("provider", "model", "-effective_from")
 
@@ -61,7 +140,7 @@ class CostRecordAdmin(admin.ModelAdmin):
         "correlation_id",
     )
     list_filter = (
-        "provider",
+        ProviderFilter,
         "model",
         "unit",
         "reported",
@@ -122,6 +201,10 @@ class BudgetForm(forms.ModelForm):
         model = Budget
         fields = ("name", "scope", "project", "user", "period", "limit_usd", "provider", "active")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        provider_field_choose(self, "Every provider")
+
     def clean_provider(self) -> str:
         from django.conf import settings
 
@@ -147,7 +230,7 @@ class BudgetAdmin(admin.ModelAdmin):
         "remaining",
         "active",
     )
-    list_filter = ("scope", "period", "active", "provider")
+    list_filter = ("scope", "period", "active", ProviderFilter)
     search_fields = ("name", "provider", "project__name", "user__username", "user__email")
     list_select_related = ("project", "user")
     autocomplete_fields = ("project", "user")
@@ -215,6 +298,10 @@ class ProviderCredentialForm(forms.ModelForm):
             "model",
             "enabled",
         )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        provider_field_choose(self)
 
     def clean_provider(self) -> str:
         from django.conf import settings

@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from ninja import Query, Router, Schema
+from pydantic import ConfigDict, Field
 
 from aura_site.api_errors import ApiError, error_body, errors
 from aura_site.api_types import ID_MAX, Money
@@ -67,6 +68,29 @@ class PartOut(Schema):
     error: RunErrorOut | None
 
 
+class RunAttemptOut(Schema):
+    """One provider call of a run: ``number`` counts every call of its part, 1, 2, 3, ...,
+    across fallbacks and a script's revisions alike (a revision's call continues the count),
+    as the cost records number them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    number: int
+    part: str = ""
+    provider: str
+    model: str = ""
+    outcome: str = ""
+    error_kind: str = ""
+    message: str = ""
+    retries: int = 0
+    ttft_ms: int | None = None
+    duration_ms: int | None = None
+    usage: UsageOut | None = None
+    cost: str = "0"
+    finish_reason: str = ""
+    streaming: bool = True
+
+
 class RunOut(Schema):
     id: str
     project: int
@@ -75,7 +99,7 @@ class RunOut(Schema):
     text: str
     provider: str
     model: str
-    attempts: list[dict[str, Any]]
+    attempts: list[RunAttemptOut]
     usage: UsageOut
     cost: Money
     expected_tokens: int
@@ -251,6 +275,170 @@ async def run_finished(request: HttpRequest, run: Run) -> Any:
     return JsonResponse(body_out, status=status)
 
 
+# ---------------------------------------------------------------------------------------------
+# The events of a run's stream, for the OpenAPI document
+
+SSE_SCHEMAS: dict[str, type[Schema]] = {}
+"""Every event's data schema, by component name; ``aura_site.api`` adds them to the document's
+``components.schemas``."""
+
+
+def sse_schema[S: type[Schema]](model: S) -> S:
+    SSE_SCHEMAS[model.__name__] = model
+    return model
+
+
+@sse_schema
+class RunStartedEvent(Schema):
+    """``run``: the first event of every run."""
+
+    run_id: str
+    kind: str
+    provider: str = ""
+    model: str = ""
+    expected_tokens: int = 0
+    expected_cost: str
+    cost_ceiling: str = "0"
+
+
+@sse_schema
+class ProgressEvent(Schema):
+    """``progress``: the stage a run is at; ``stage: "reset"`` carries the new ``text`` the
+    chunks after it append onto."""
+
+    stage: str
+    message: str = ""
+    text: str | None = None
+
+
+@sse_schema
+class ChunkEvent(Schema):
+    """``chunk``: new text, with the output tokens and the cost so far."""
+
+    content: str
+    tokens: int
+    cost: str
+    tokens_per_second: float
+    provider: str
+
+
+@sse_schema
+class ProviderSwitchEvent(Schema):
+    """``provider_switch``: which provider was left, before any of its text was shown, and
+    why. ``part`` names the part where the run has several."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    part: str | None = None
+    from_provider: str = Field(alias="from")
+    to: str
+    reason: str
+
+
+@sse_schema
+class RunDoneEvent(Schema):
+    """``done``: how the run ended well (a kind adds its own fields: a script's ``script_id``
+    and ``validation``, a session's ``session_id`` and ``costs``, a job's ``job_id``)."""
+
+    run_id: str
+    text: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    usage: UsageOut | None = None
+    cost: str
+    ttft_ms: int | None = None
+    tokens_per_second: float | None = None
+    duration_ms: int | None = None
+
+
+@sse_schema
+class CancelledEvent(Schema):
+    """``cancelled``: what was produced before the cancel, and its cost."""
+
+    run_id: str
+    text: str
+    usage: UsageOut
+    cost: str
+
+
+@sse_schema
+class ErrorEvent(Schema):
+    """``error``: why the run failed; the text produced before it is kept."""
+
+    code: str
+    message: str
+    correlation_id: str | None = None
+    text: str | None = None
+
+
+RUN_EVENTS: dict[str, type[Schema]] = {
+    "run": RunStartedEvent,
+    "progress": ProgressEvent,
+    "chunk": ChunkEvent,
+    "provider_switch": ProviderSwitchEvent,
+    "done": RunDoneEvent,
+    "cancelled": CancelledEvent,
+    "error": ErrorEvent,
+}
+"""The events every run may send; a kind's stream may send its own as well."""
+
+
+def event_stream_response(
+    events: dict[str, type[Schema]], description: str, *, other_events: bool = False
+) -> dict[str, Any]:
+    """``openapi_extra`` of a route that answers with a run's server-sent events: its 200 is
+    ``text/event-stream`` whose ``itemSchema`` (OpenAPI 3.2) gives each event's ``id``,
+    ``event`` and ``data`` (a JSON text of the event's schema). ``other_events``: the stream
+    may carry events of any kind of run besides these."""
+    for model in events.values():
+        SSE_SCHEMAS.setdefault(model.__name__, model)
+    seq = {"type": "string", "pattern": "^[0-9]+$", "description": "The event's seq"}
+    items: list[dict[str, Any]] = [
+        {
+            "type": "object",
+            "title": name,
+            "properties": {
+                "id": seq,
+                "event": {"const": name},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"$ref": f"#/components/schemas/{model.__name__}"},
+                },
+            },
+            "required": ["id", "event", "data"],
+        }
+        for name, model in events.items()
+    ]
+    if other_events:
+        items.append(
+            {
+                "type": "object",
+                "title": "another kind's event",
+                "properties": {
+                    "id": seq,
+                    "event": {"type": "string"},
+                    "data": {"type": "string", "contentMediaType": "application/json"},
+                },
+                "required": ["id", "event", "data"],
+            }
+        )
+    return {
+        "responses": {
+            200: {
+                "description": (
+                    f"{description} Each event has `id: <seq>` (1, 2, 3, ... per run, so "
+                    "`Last-Event-ID` resumes it), an `event:` name and one JSON `data:` line; "
+                    "a `: keep-alive` comment comes at least every 15 s while idle; the stream "
+                    "ends after the terminal event (`done`, `cancelled` or `error`). Errors "
+                    "before the stream starts are JSON, with the status given."
+                ),
+                "content": {"text/event-stream": {"itemSchema": {"anyOf": items}}},
+            }
+        }
+    }
+
+
 @router.get("/runs/{run_id}", response={200: RunOut, **errors(404)}, summary="A run's state")
 async def run_detail(request: HttpRequest, run_id: str) -> Any:
     run, _ = await sync_to_async(run_for_user)(_caller(request), run_id)
@@ -276,6 +464,12 @@ def _after(request: HttpRequest, after: int | None) -> int:
     "/runs/{run_id}/events",
     response={200: None, **errors(404)},
     summary="Replay a run's events after Last-Event-ID (or ?after=), then follow it live",
+    openapi_extra=event_stream_response(
+        RUN_EVENTS,
+        "The run's events after the one given, then its live ones (a kind adds its own: "
+        "a roundtable's `agent_chunk`, a video job's `attempt_start`, ...).",
+        other_events=True,
+    ),
 )
 async def run_events(
     request: HttpRequest, run_id: str, after: Annotated[int, Query(ge=0, le=ID_MAX)] | None = None

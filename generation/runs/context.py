@@ -274,6 +274,7 @@ class Part:
             request,
             ledger=self._ctx.ledger(self.key),
             streaming=bool(settings.AURA_STREAMING_ENABLED),
+            first_attempt=len(self.attempts) + 1,
         )
         finish: Finish | None = None
         loop = asyncio.get_running_loop()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from generation.runs.errors import RunFailed
 from generation.scripts.constants import MAX_REVISIONS
+from generation.scripts.live import ProgressTracker
 from generation.scripts.models import Script, ScriptVersion, VersionSource
 from generation.scripts.prompt import request_build
 from generation.scripts.services import (
@@ -130,8 +131,17 @@ async def _db(ctx: RunContext, func: Callable[..., Any], *args: Any, **kwargs: A
 
 
 async def script_handler(ctx: RunContext) -> dict[str, Any]:
+    job = await _db(ctx, _prepare, ctx.run)
+    tracker = ProgressTracker(ctx, job.script.pk)
+    ticker = asyncio.create_task(tracker.follow())
+    try:
+        return await _write(ctx, job, tracker)
+    finally:
+        ticker.cancel()
+
+
+async def _write(ctx: RunContext, job: _Job, tracker: ProgressTracker) -> dict[str, Any]:
     run = ctx.run
-    job = await _db(ctx, _prepare, run)
     persona = job.brief.get("persona")
     if persona:
         await ctx.progress("loading_persona", f"Loading persona {persona.get('name')}")
@@ -185,6 +195,7 @@ async def script_handler(ctx: RunContext) -> dict[str, Any]:
                 saved_tokens[1] + result.usage.output_tokens,
             )
             revisions += 1
+            tracker.label = "Revising"
             reason = " ".join(report["problems"])
             await ctx.progress("revising", f"Revision {revisions} of {MAX_REVISIONS}: {reason}")
             await ctx.reset_text("", f"Revision {revisions}: {reason}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -9,7 +10,14 @@ from django.http import Http404
 
 from aura_site.projects.models import Membership, Project, Role
 from aura_site.projects.selectors import project_for_user
-from generation.scripts.models import Persona, Script, ScriptTemplate, ScriptVersion
+from generation.runs.models import ACTIVE_STATUSES, Run
+from generation.scripts.models import (
+    Persona,
+    Script,
+    ScriptStatus,
+    ScriptTemplate,
+    ScriptVersion,
+)
 
 
 def templates_all() -> QuerySet[ScriptTemplate]:
@@ -112,3 +120,33 @@ def persona_get(
     if persona is None:
         raise Http404("No such persona.")
     return persona, membership
+
+
+def live_runs_of(scripts: Iterable[Script]) -> dict[int, Run]:
+    """The active run writing each script that is being written (one query)."""
+    by_run = {
+        script.last_run_id: script.pk
+        for script in scripts
+        if script.status == ScriptStatus.GENERATING and script.last_run_id
+    }
+    if not by_run:
+        return {}
+    runs = Run.objects.filter(pk__in=list(by_run), status__in=ACTIVE_STATUSES)
+    return {by_run[run.pk]: run for run in runs}
+
+
+def scripts_page(
+    user: Any, project_id: int | str, *, query: str, page: int, page_size: int
+) -> tuple[list[Script], int]:
+    """One page of a project's scripts, newest first, matching ``query`` in the title or the
+    topic; and how many match in all."""
+    project, _ = project_for_user(user, project_id)
+    scripts = Script.objects.filter(project=project).select_related(
+        "template", "created_by", "current_version"
+    )
+    query = query.strip()
+    if query:
+        scripts = scripts.filter(Q(title__icontains=query) | Q(topic__icontains=query))
+    total = scripts.count()
+    start = (page - 1) * page_size
+    return list(scripts.order_by("-created_at", "-id")[start : start + page_size]), total

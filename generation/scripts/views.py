@@ -46,6 +46,7 @@ from generation.scripts.launch import (
     provider_cards,
     script_generate,
 )
+from generation.scripts.live import LIST_PAGE_SIZE, with_live_status
 from generation.scripts.models import Script, ScriptStatus, ScriptVersion
 from generation.scripts.prompt import section_plan
 from generation.scripts.timing import clock, timing_table, total_seconds
@@ -63,7 +64,8 @@ def _can_edit(membership: Membership) -> bool:
 def script_list(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     query = request.GET.get("q", "")[:200]
     project, membership, scripts = selectors.scripts_for_project(request.user, project_id, query)
-    page = Paginator(scripts, 25).get_page(request.GET.get("page"))
+    page = Paginator(scripts, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = with_live_status(page.object_list)
     context = {
         "project": project,
         "membership": membership,

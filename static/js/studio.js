@@ -163,4 +163,24 @@ document.addEventListener("DOMContentLoaded", () => {
 document.addEventListener("htmx:afterSettle", () => {
   countAll(document);
   focusFirstProblem();
+
+// A textarea someone resized keeps its size when htmx swaps its form (an error shown, say).
+// htmx is told not to settle the style attribute (base.html's htmx-config): copying it would be
+// an inline style, which the CSP refuses. The size is put back through the CSSOM instead.
+const resizedTextareas = new Map();
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail && event.detail.target;
+  if (!(target instanceof Element)) return;
+  resizedTextareas.clear();
+  const areas = target.matches("textarea[id]") ? [target] : target.querySelectorAll("textarea[id]");
+  areas.forEach((area) => {
+    if (area.style.height) resizedTextareas.set(area.id, area.style.height);
+  });
+});
+document.addEventListener("htmx:afterSettle", () => {
+  resizedTextareas.forEach((height, id) => {
+    const area = document.getElementById(id);
+    if (area instanceof HTMLTextAreaElement) area.style.height = height;
+  });
+  resizedTextareas.clear();
 });

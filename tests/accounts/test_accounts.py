@@ -158,6 +158,17 @@ def test_token_is_shown_once_and_stored_hashed(client: Client, make_user: Any) -
     assert "CI pipeline" in account and token.display_prefix in account and raw not in account
 
 
+def test_token_pages_link_to_the_api_reference(client: Client, make_user: Any) -> None:
+    client.force_login(make_user("ada"))
+    created = client.post("/accounts/tokens/", {"name": "Scripts"}).content.decode()
+    account = client.get("/accounts/").content.decode()
+    for page in (created, account):
+        assert '<a href="/api/v1/docs" data-testid="api-docs">' in page
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200
+    assert "/api/v1/openapi.json" in docs.content.decode()
+
+
 def test_token_name_errors_in_place(client: Client, make_user: Any) -> None:
     client.force_login(make_user("ada"))
     response = client.post("/accounts/tokens/", {"name": "   "})

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django import template
 from django.urls import reverse
 
+from generation.scripts.live import with_live_status
 from generation.scripts.models import Script
 
 register = template.Library()
@@ -14,7 +15,7 @@ register = template.Library()
 @register.simple_tag
 def recent_scripts(project: Any, limit: int = 5) -> list[Script]:
     """The project's latest scripts. Only used where the page already authorised the project."""
-    return list(Script.objects.filter(project=project).order_by("-updated_at")[:limit])
+    return with_live_status(Script.objects.filter(project=project).order_by("-updated_at")[:limit])
 
 
 CLIP_PROMPT_LIMIT = 2000

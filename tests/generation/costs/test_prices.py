@@ -217,7 +217,7 @@ def test_admin_lists_filters_and_validates_prices_by_unit(make_user):
     assert "veo-3" not in per_clip
     assert "gpt-4o-mini" not in per_clip
 
-    form = {"provider": "kling", "model": "kling-2", "effective_from_0": "2026-01-01"}
+    form = {"provider": "luma", "model": "ray-test", "effective_from_0": "2026-01-01"}
     form["effective_from_1"] = "00:00:00"
     response = web.post(
         "/admin/costs/price/add/", {**form, "unit": "second", "input_per_1k": "0.1"}
@@ -230,11 +230,11 @@ def test_admin_lists_filters_and_validates_prices_by_unit(make_user):
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert set(errors) == {"input_per_1k", "output_per_1k", "amount"}
-    assert not Price.objects.filter(provider="kling").exists()
+    assert not Price.objects.filter(model="ray-test").exists()
 
     response = web.post("/admin/costs/price/add/", {**form, "unit": "second", "amount": "0.07"})
     assert response.status_code == 302
-    made = Price.objects.get(provider="kling")
+    made = Price.objects.get(provider="luma", model="ray-test")
     assert (made.unit, made.amount, made.input_per_1k) == ("second", Decimal("0.07"), None)
 
 
@@ -282,3 +282,44 @@ def test_the_seed_migration_still_seeds_token_prices():
     module.seed(installed_apps, None)  # again: nothing doubled
     assert Price.objects.count() == len(module.PRICES)
     assert price_for("openai", "gpt-4o-mini").input_per_1k == Decimal("0.00015")
+
+
+@pytest.mark.django_db
+def test_admin_provider_fields_are_choices_from_the_registries(make_user, settings):
+    """Prices, budgets and credentials choose their provider from the LLM and video
+    registries; the ledger filters by them; a name no registry has is refused."""
+    web = Client()
+    web.force_login(make_user(is_staff=True, is_superuser=True))
+    for url in (
+        "/admin/costs/price/add/",
+        "/admin/costs/budget/add/",
+        "/admin/costs/providercredential/add/",
+    ):
+        response = web.get(url)
+        assert response.status_code == 200
+        field = response.context["adminform"].form.fields["provider"]
+        groups = dict(field.choices)
+        assert [alias for alias, _ in groups["LLM providers"]] == list(settings.LLM_PROVIDERS)
+        assert [alias for alias, _ in groups["Video providers"]] == [
+            alias for alias in settings.VIDEO_PROVIDERS if alias not in settings.LLM_PROVIDERS
+        ]
+        page = response.content.decode()
+        assert '<select name="provider"' in page
+        assert '<optgroup label="Video providers">' in page
+        assert '<option value="runway">runway</option>' in page
+    budget = web.get("/admin/costs/budget/add/").content.decode()
+    assert '<option value="" selected>Every provider</option>' in budget
+
+    response = web.post(
+        "/admin/costs/providercredential/add/", {"provider": "kling", "enabled": "on"}
+    )
+    assert response.status_code == 200
+    assert "Unknown provider 'kling'" in response.context["adminform"].form.errors["provider"][0]
+
+    price("clip", "0.5", provider="legacy", model="old-1", effective_from=EARLIER)
+    stale = Price.objects.get(provider="legacy")
+    edit = web.get(f"/admin/costs/price/{stale.pk}/change/").content.decode()
+    assert '<option value="legacy" selected>legacy (in no registry)</option>' in edit
+
+    ledger = web.get("/admin/costs/costrecord/").content.decode()
+    assert "?provider=openai" in ledger and "?provider=runway" in ledger
