@@ -62,6 +62,27 @@ document.addEventListener("DOMContentLoaded", () => localiseTimes(document));
 document.addEventListener("htmx:afterSettle", (event) => localiseTimes(event.target));
 document.addEventListener("htmx:oobAfterSwap", (event) => localiseTimes(event.target));
 
+// A textarea someone resized keeps its size when htmx swaps its form (an error shown, say).
+// htmx is told not to settle the style attribute (base.html's htmx-config): copying it would be
+// an inline style, which the CSP refuses. The size is put back through the CSSOM instead.
+const resizedTextareas = new Map();
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail && event.detail.target;
+  if (!(target instanceof Element)) return;
+  resizedTextareas.clear();
+  const areas = target.matches("textarea[id]") ? [target] : target.querySelectorAll("textarea[id]");
+  areas.forEach((area) => {
+    if (area.style.height) resizedTextareas.set(area.id, area.style.height);
+  });
+});
+document.addEventListener("htmx:afterSettle", () => {
+  resizedTextareas.forEach((height, id) => {
+    const area = document.getElementById(id);
+    if (area instanceof HTMLTextAreaElement) area.style.height = height;
+  });
+  resizedTextareas.clear();
+});
+
 // Character counters on the limited fields of a form marked data-counters: "12 / 500" under the
 // field (a one-line field shows it from 80 % of its limit), and a note when a paste was cut to fit.
 const COUNTED = "textarea[maxlength], input[maxlength]:is([type=text], [type=search], :not([type]))";
@@ -163,24 +184,4 @@ document.addEventListener("DOMContentLoaded", () => {
 document.addEventListener("htmx:afterSettle", () => {
   countAll(document);
   focusFirstProblem();
-
-// A textarea someone resized keeps its size when htmx swaps its form (an error shown, say).
-// htmx is told not to settle the style attribute (base.html's htmx-config): copying it would be
-// an inline style, which the CSP refuses. The size is put back through the CSSOM instead.
-const resizedTextareas = new Map();
-document.addEventListener("htmx:beforeSwap", (event) => {
-  const target = event.detail && event.detail.target;
-  if (!(target instanceof Element)) return;
-  resizedTextareas.clear();
-  const areas = target.matches("textarea[id]") ? [target] : target.querySelectorAll("textarea[id]");
-  areas.forEach((area) => {
-    if (area.style.height) resizedTextareas.set(area.id, area.style.height);
-  });
-});
-document.addEventListener("htmx:afterSettle", () => {
-  resizedTextareas.forEach((height, id) => {
-    const area = document.getElementById(id);
-    if (area instanceof HTMLTextAreaElement) area.style.height = height;
-  });
-  resizedTextareas.clear();
 });
