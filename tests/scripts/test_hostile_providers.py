@@ -168,6 +168,7 @@ def test_hostile_output_of_each_wire_format_is_text_on_the_page_and_in_the_fragm
     )
     assert response.status_code == 302
     script = Script.objects.get()
+    assert script.last_run_id is not None
     run = Run.objects.get(pk=script.last_run_id)
     messages = async_to_sync(_watch)(run, viewer.cookies["sessionid"].value)
     run = wait_run(run.pk)
