@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import weakref
 from decimal import Decimal
@@ -230,6 +231,7 @@ async def _submit(ctx: StepContext, part: StepPart) -> Again | Done:
     try:
         operation = await provider.submit(request)
     except VideoError as exc:
+        exc.message = provider.masked(exc.message)
         _health(ctx, provider, CALL_SUBMIT, began, exc)
         tries = int(ctx.state.get("tries", 0)) + 1
         if exc.retryable and tries < MAX_SUBMIT_TRIES:
@@ -302,6 +304,7 @@ async def _poll(ctx: StepContext, part: StepPart) -> Again | Done:
     try:
         result = await provider.poll(part.operation)
     except VideoError as exc:
+        exc.message = provider.masked(exc.message)
         _health(ctx, provider, CALL_POLL, began, exc)
         errors = int(ctx.state.get("poll_errors", 0)) + 1
         if exc.retryable and errors < MAX_POLL_ERRORS:
@@ -309,6 +312,10 @@ async def _poll(ctx: StepContext, part: StepPart) -> Again | Done:
             return Again(_backoff(exc.retry_after, errors), status=ctx.run.status)
         await _cancel_quietly(provider, part)
         return _attempt_failed(ctx, part, exc.kind.value, exc.message, retryable=exc.retryable)
+    if isinstance(result, Failed):
+        result = dataclasses.replace(
+            result, reason=provider.masked(result.reason), code=provider.masked(result.code)
+        )
     failed = result if isinstance(result, Failed) and not result.cancelled else None
     _health(ctx, provider, CALL_POLL, began, failed)
     ctx.state["poll_errors"] = 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from videos.providers.base import VideoError
+from videos.providers.base import VideoError, VideoProvider
 from videos.providers.registry import video_provider
 from videos.providers.wire import send, status_error
 
@@ -18,6 +18,14 @@ def is_video_alias(alias: str) -> bool:
 
 async def _check(alias: str) -> str:
     provider = video_provider(alias)
+    try:
+        return await _call(provider, alias)
+    except VideoError as exc:
+        exc.message = provider.masked(exc.message)
+        raise
+
+
+async def _call(provider: VideoProvider, alias: str) -> str:
     if not provider.is_configured():
         raise provider.error("auth", f"not configured: {provider.how_to_configure}")
     url = provider.key_check_url()

@@ -6,6 +6,13 @@ an ``Authorization: Bearer`` header is present only the token counts (a bad toke
 with a valid session); otherwise the session user is returned. It does not check CSRF: views that
 change state through the session must keep Django's CSRF protection.
 
+Bad tokens are throttled per client address (``aura_site.accounts.throttle``): past the limit,
+the API answers 429 with ``Retry-After`` and plain views treat the caller as anonymous, without
+looking the token up. Only failures count, so many concurrent good requests from one address are
+never refused; the counter is read before the check, so a burst of bad tokens arriving together
+may get a few checks past the limit (a token's 256-bit secret makes that harmless, unlike a
+password, whose form takes its place before the check).
+
 ``API_AUTH`` is the django-ninja auth list of the API: a bearer token, or the session with CSRF
 checked on unsafe methods.
 """
@@ -21,6 +28,7 @@ from ninja.errors import AuthenticationError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
+from aura_site.accounts import throttle
 from aura_site.accounts.tokens import token_authenticate
 from aura_site.api_errors import ApiError
 
@@ -36,10 +44,29 @@ def bearer_token(request: HttpRequest) -> str | None:
     return value.strip()
 
 
+def token_user(request: HttpRequest, token: str) -> Any | None:
+    """The user of ``token``, or None for a bad one (counted against the caller's address);
+    ``throttle.Throttled`` once the address has failed too often."""
+    counters = throttle.token_counters(throttle.client_address(request))
+    if throttle.throttled(counters):
+        raise throttle.Throttled()
+    user = token_authenticate(token) if token else None
+    if user is None:
+        throttle.failure_record(counters)
+    return user
+
+
+def _token_user_or_none(request: HttpRequest, token: str) -> Any | None:
+    try:
+        return token_user(request, token)
+    except throttle.Throttled:
+        return None
+
+
 def user_from_request(request: HttpRequest) -> Any | None:
     token = bearer_token(request)
     if token is not None:
-        return token_authenticate(token) if token else None
+        return _token_user_or_none(request, token)
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return user
@@ -50,7 +77,7 @@ async def auser_from_request(request: HttpRequest) -> Any | None:
     """``user_from_request`` for async views."""
     token = bearer_token(request)
     if token is not None:
-        return await sync_to_async(token_authenticate)(token) if token else None
+        return await sync_to_async(_token_user_or_none)(request, token)
     user = await request.auser()
     return user if user.is_authenticated else None
 
@@ -62,7 +89,12 @@ class ApiTokenAuth(HttpBearer):
         token = bearer_token(request)
         if token is None:
             return None
-        user = token_authenticate(token) if token else None
+        try:
+            user = token_user(request, token)
+        except throttle.Throttled as exc:
+            raise ApiError(
+                429, "rate_limited", throttle.THROTTLED_MESSAGE, retry_after=exc.retry_after
+            ) from None
         if user is None:
             raise AuthenticationError(401, "The API token is not valid or has been revoked.")
         request.user = user

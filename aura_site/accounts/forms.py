@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
-from django.core.cache import cache
+
+from aura_site.accounts import throttle
 
 User = get_user_model()
 
@@ -62,35 +62,24 @@ class ApiTokenForm(forms.Form):
 class ThrottledAuthenticationForm(AuthenticationForm):
     """The login form, refusing further attempts for a while after repeated failures.
 
-    Failures are counted per username and per client address in the cache (shared between
-    processes when ``REDIS_URL`` is set), so guessing one account's password and spraying one
-    password across accounts both hit the limit.
+    Failures are counted per username and per client address (``aura_site.accounts.throttle``),
+    so guessing one account's password and spraying one password across accounts both hit the
+    limit, also when the guesses come all at once. ``throttled`` tells the view to answer 429.
     """
 
-    max_failures_per_user = 5
-    max_failures_per_address = 20
-    window_seconds = 15 * 60
+    throttled = False
 
-    def _keys(self) -> list[str]:
-        username = str(self.data.get("username", "")).strip().lower()
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
-        digest = hashlib.sha256(username.encode()).hexdigest()[:32]
-        return [f"login-failures:user:{digest}", f"login-failures:addr:{address}"]
+    def _counters(self) -> list[throttle.Counter]:
+        username = str(self.data.get("username", ""))
+        return throttle.login_counters(username, throttle.client_address(self.request))
 
     def clean(self) -> dict[str, Any]:
-        keys = self._keys()
-        limits = (self.max_failures_per_user, self.max_failures_per_address)
-        if any(int(cache.get(key, 0)) >= limit for key, limit in zip(keys, limits, strict=True)):
-            raise forms.ValidationError(
-                "Too many failed attempts. Wait 15 minutes, then try again.", code="throttled"
-            )
+        counters = self._counters()
         try:
-            return super().clean()
-        except forms.ValidationError:
-            for key in keys:
-                cache.add(key, 0, self.window_seconds)
-                try:
-                    cache.incr(key)
-                except ValueError:
-                    cache.set(key, 1, self.window_seconds)
-            raise
+            throttle.attempt_begin(counters)
+        except throttle.Throttled:
+            self.throttled = True
+            raise forms.ValidationError(throttle.THROTTLED_MESSAGE, code="throttled") from None
+        cleaned = super().clean()
+        throttle.attempt_succeeded(counters)
+        return cleaned

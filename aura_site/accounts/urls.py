@@ -4,7 +4,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from aura_site.accounts import views
-from aura_site.accounts.forms import ThrottledAuthenticationForm
 
 app_name = "accounts"
 
@@ -13,11 +12,7 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            template_name="accounts/login.html",
-            redirect_authenticated_user=True,
-            authentication_form=ThrottledAuthenticationForm,
-        ),
+        views.LoginView.as_view(),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

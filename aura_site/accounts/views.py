@@ -4,6 +4,7 @@ from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.models import User
@@ -13,10 +14,32 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from aura_site.accounts.forms import AccountForm, ApiTokenForm, SignupForm
+from aura_site.accounts import throttle
+from aura_site.accounts.forms import (
+    AccountForm,
+    ApiTokenForm,
+    SignupForm,
+    ThrottledAuthenticationForm,
+)
 from aura_site.accounts.models import ApiToken
 from aura_site.accounts.tokens import token_create, token_revoke, tokens_for_user
 from aura_site.http import HtmxHttpRequest, redirect_to
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, answering 429 with ``Retry-After`` (and the form saying why) while the
+    account or the address is throttled."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+    authentication_form = ThrottledAuthenticationForm
+
+    def form_invalid(self, form: ThrottledAuthenticationForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_invalid(form)
+        if form.throttled:
+            response.status_code = 429
+            response["Retry-After"] = str(throttle.WINDOW_SECONDS)
+        return response
 
 
 @login_not_required

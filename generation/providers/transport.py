@@ -290,7 +290,8 @@ class HTTPProvider(LLMProvider):
 
     def redacted(self, error: ProviderError) -> ProviderError:
         """``error`` with any of this provider's secrets in its message masked (a provider's
-        error body may quote the key it was sent)."""
+        error body may quote the key it was sent, before the stream or in an error event in it,
+        and a transport error may quote the URL)."""
         for name, value in self.options.items():
             if SECRET_OPTION.search(name) and isinstance(value, str) and len(value) >= 4:
                 error.message = error.message.replace(value, mask_secret(value))
@@ -412,14 +413,17 @@ class HTTPProvider(LLMProvider):
         except ProviderError as exc:
             if exc.usage is None:
                 exc.usage = self._usage(parser, request, chars, final=False)
+            self.redacted(exc)
             raise
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc, parser, request, chars) from exc
+            raise self.redacted(self._transport_error(exc, parser, request, chars)) from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise self.error(
-                ErrorKind.UNAVAILABLE,
-                f"unreadable data in the stream: {type(exc).__name__}: {short(str(exc), 120)}",
-                usage=self._usage(parser, request, chars, final=False),
+            raise self.redacted(
+                self.error(
+                    ErrorKind.UNAVAILABLE,
+                    f"unreadable data in the stream: {type(exc).__name__}: {short(str(exc), 120)}",
+                    usage=self._usage(parser, request, chars, final=False),
+                )
             ) from exc
         finally:
             watchdog.close()
@@ -524,9 +528,11 @@ class HTTPProvider(LLMProvider):
                 timeout=httpx.Timeout(self.timeouts.connect, read=self.timeouts.connect * 2),
             )
         except httpx.TimeoutException as exc:
-            raise self.error(ErrorKind.TIMEOUT, f"{type(exc).__name__}: {exc}") from exc
+            raise self.redacted(
+                self.error(ErrorKind.TIMEOUT, f"{type(exc).__name__}: {exc}")
+            ) from exc
         except httpx.HTTPError as exc:
-            raise self.error(ErrorKind.NETWORK, f"cannot connect: {exc}") from exc
+            raise self.redacted(self.error(ErrorKind.NETWORK, f"cannot connect: {exc}")) from exc
         if response.status_code != 200:
             raise self.redacted(
                 self.error_from_response(

@@ -269,23 +269,29 @@ def test_createapitoken_for_an_unknown_user_fails_clearly(db: Any) -> None:
         call_command("createapitoken", "ghost", stdout=StringIO(), stderr=StringIO())
 
 
-def test_login_is_throttled_after_repeated_failures(make_user: Any, rf: RequestFactory) -> None:
+def test_login_is_throttled_after_repeated_failures(make_user: Any) -> None:
     from django.core.cache import cache
 
-    from aura_site.accounts.forms import ThrottledAuthenticationForm
+    from aura_site.accounts import throttle
 
-    keys = ThrottledAuthenticationForm(
-        rf.post("/accounts/login/"), data={"username": "throttled"}
-    )._keys()
-    cache.delete_many(keys)
+    counters = throttle.login_counters("throttled", "127.0.0.1")
     make_user("throttled", password=PASSWORD)
     client = Client()
     for _ in range(5):
         client.post("/accounts/login/", {"username": "throttled", "password": "guess"})
     refused = client.post("/accounts/login/", {"username": "throttled", "password": PASSWORD})
-    assert refused.status_code == 200
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) == throttle.WINDOW_SECONDS
     assert "Too many failed attempts" in refused.content.decode()
     assert "_auth_user_id" not in client.session
-    cache.delete_many(keys)
+    cache.delete_many([counter.key for counter in counters])
     ok = client.post("/accounts/login/", {"username": "throttled", "password": PASSWORD})
     assert ok.status_code == 302
+
+
+def test_a_right_password_does_not_count_as_a_failure(make_user: Any) -> None:
+    make_user("regular", password=PASSWORD)
+    for _ in range(10):
+        client = Client()
+        ok = client.post("/accounts/login/", {"username": "regular", "password": PASSWORD})
+        assert ok.status_code == 302

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from generation.providers.transport import SECRET_OPTION, mask_secret
+
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
 )
@@ -188,6 +190,18 @@ class VideoProvider:
     @property
     def base_url(self) -> str:
         return str(self.options.get("base_url") or "").rstrip("/")
+
+    def masked(self, text: str) -> str:
+        """``text`` (an error or failure reason from the provider) with this provider's own
+        credentials masked: an error body may quote the key it was sent."""
+        secrets = [
+            value
+            for name, value in self.options.items()
+            if SECRET_OPTION.search(str(name)) and isinstance(value, str) and len(value) >= 4
+        ]
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, mask_secret(secret))
+        return text
 
     def is_configured(self) -> bool:
         return True
