@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from ninja import Router, Schema
+from ninja.errors import HttpError
 from ninja.responses import Status
 from pydantic import ConfigDict, Field, StringConstraints
 
@@ -22,6 +23,7 @@ from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
 from generation.runs.api import QuoteOut, quote_out, sse_response, start_prepared
 from generation.runs.models import Run, RunPart
+from roundtable import chair as chair_services
 from roundtable import selectors
 from roundtable.agents import AGENTS
 from roundtable.models import Session
@@ -119,6 +121,49 @@ class SessionOut(Schema):
     created_by: str | None
     created_at: datetime
     finished_at: datetime | None
+    chair: ChairOut
+
+
+class ChairOut(Schema):
+    notes: list[dict[str, Any]]
+    pins: list[dict[str, Any]]
+    vetoes: list[dict[str, Any]]
+    questions: list[dict[str, Any]]
+
+
+class NoteIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=chair_services.NOTE_MAX),
+    ]
+
+
+class MarkIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    agent: AgentKey
+    point: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=chair_services.POINT_MAX),
+    ]
+
+
+class AnswerIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    choice: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    text: (
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, min_length=1, max_length=chair_services.ANSWER_MAX
+            ),
+        ]
+        | None
+    ) = None
 
 
 class SessionStarted(Schema):
@@ -196,6 +241,36 @@ def session_out(session: Session) -> dict[str, Any]:
         "created_by": session.created_by.get_username() if session.created_by else None,
         "created_at": session.created_at,
         "finished_at": session.finished_at,
+        "chair": chair_out(session),
+    }
+
+
+def chair_out(session: Session) -> dict[str, Any]:
+    entries = [
+        {"kind": e.kind, **chair_services.entry_event(e)[1]}
+        for e in session.chair_entries.select_related("by")
+    ]
+    questions = []
+    for question in session.questions.select_related("answered_by"):
+        _, data, _ = chair_services.request_event(question)
+        _, response, _ = chair_services.response_event(question)
+        questions.append(
+            {
+                **data,
+                "answer": None if question.is_open else response["answer"],
+                "by": response["by"],
+                "timed_out": question.timed_out,
+            }
+        )
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [{k: v for k, v in e.items() if k != "kind"} for e in entries if e["kind"] == kind]
+
+    return {
+        "notes": of("note"),
+        "pins": of("pin"),
+        "vetoes": of("veto"),
+        "questions": questions,
     }
 
 
@@ -278,3 +353,81 @@ def _sessions(user: Any, project_id: int) -> list[dict[str, Any]]:
 )
 async def roundtable_list(request: HttpRequest, project_id: PathId) -> Any:
     return await sync_to_async(_sessions)(_caller(request), project_id)
+
+
+# ---- the chair ------------------------------------------------------------------------------
+
+
+class ChairDone(Schema):
+    ok: bool
+
+
+def _chair(user: Any, session_id: int, act: Any) -> dict[str, Any]:
+    from django.db import transaction
+
+    session, membership = selectors.session_get_any_project(user, session_id)
+    if not membership.can(Role.EDITOR):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied("Only editors and owners can take the chair.")
+    try:
+        with transaction.atomic():
+            act(session)
+    except chair_services.ChairClosed as exc:
+        raise HttpError(409, str(exc)) from None
+    session.refresh_from_db()
+    return session_out(session)
+
+
+@router.post(
+    "/roundtables/{session_id}/notes",
+    response={200: SessionOut, **errors(400, 403, 404, 409)},
+    summary="Add a note to a live session (every prompt built after it takes it)",
+)
+async def roundtable_note(request: HttpRequest, session_id: PathId, body: NoteIn) -> Any:
+    user = _caller(request)
+    return await sync_to_async(_chair)(
+        user, session_id, lambda s: chair_services.chair_note_add(user, s, body.text)
+    )
+
+
+def _mark(kind: str) -> Any:
+    async def mark(request: HttpRequest, session_id: PathId, body: MarkIn) -> Any:
+        user = _caller(request)
+        return await sync_to_async(_chair)(
+            user,
+            session_id,
+            lambda s: chair_services.chair_mark_add(user, s, kind, body.agent, body.point),
+        )
+
+    return mark
+
+
+router.post(
+    "/roundtables/{session_id}/pins",
+    response={200: SessionOut, **errors(400, 403, 404, 409)},
+    summary="Pin a point of an agent's analysis: the synthesis must keep it",
+    operation_id="roundtable_pin",
+)(_mark("pin"))
+router.post(
+    "/roundtables/{session_id}/vetoes",
+    response={200: SessionOut, **errors(400, 403, 404, 409)},
+    summary="Veto a point of an agent's analysis: the synthesis must not have it",
+    operation_id="roundtable_veto",
+)(_mark("veto"))
+
+
+@router.post(
+    "/roundtables/{session_id}/answer",
+    response={200: SessionOut, **errors(400, 403, 404, 409)},
+    summary="Answer an agent's question to the chair; the session resumes",
+)
+async def roundtable_answer(request: HttpRequest, session_id: PathId, body: AnswerIn) -> Any:
+    user = _caller(request)
+    return await sync_to_async(_chair)(
+        user,
+        session_id,
+        lambda s: chair_services.chair_answer(
+            user, s, body.request_id, choice=body.choice or "", text=body.text or ""
+        ),
+    )

@@ -103,3 +103,62 @@ class Session(models.Model):
     def platform_label(self) -> str:
         norms = NORMS.get(self.platform)
         return norms.label if norms else self.platform
+
+
+class ChairKind(models.TextChoices):
+    NOTE = "note", "Note"
+    PIN = "pin", "Pin"
+    VETO = "veto", "Veto"
+
+
+class ChairEntry(models.Model):
+    """What a person at the table said to it: a note for every later prompt, or a point of an
+    agent's analysis pinned (the synthesis must keep it) or vetoed (it must not). ``emitted``
+    once its event (``chair_note``, ``chair_pin``, ``chair_veto``) is in the run's log."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="chair_entries")
+    kind = models.CharField(max_length=10, choices=ChairKind.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    agent = models.CharField(max_length=40, blank=True)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    emitted = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["session", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on roundtable {self.session_id}"
+
+
+class ChairQuestion(models.Model):
+    """An agent's question to the chair: the session waits for the answer (or the expiry,
+    then takes the agent's default) before the synthesis."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="questions")
+    request_id = models.UUIDField(unique=True)
+    agent = models.CharField(max_length=40)
+    question = models.TextField()
+    options = models.JSONField(default=list)
+    default = models.CharField(max_length=300)
+    expires_at = models.DateTimeField()
+    answer = models.TextField(blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+    timed_out = models.BooleanField(default=False)
+    response_emitted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"question {self.request_id} of roundtable {self.session_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.answered_at is None and not self.timed_out
