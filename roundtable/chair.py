@@ -385,6 +385,8 @@ def chair_view(run: Run, session_id: int) -> dict[str, Any]:
         if not question.is_open:
             event, data, _ = response_event(question)
             log.append((question.answered_at or question.expires_at, {"event": event, **data}))
+    for at, data in run.events.filter(event="chair_check").values_list("created_at", "data"):
+        log.append((at, {"event": "chair_check", **data}))
     marks: dict[str, dict[str, list[str]]] = {}
     for entry in entries:
         if entry.kind != ChairKind.NOTE:

@@ -184,17 +184,10 @@ def live(view: Any, event: str, data: dict[str, Any], part: str) -> str | None:
         if key not in AGENT_BY_KEY:
             return ""
         card = card_state(view, key, event, data)
-        html = render_to_string(f"{PANEL}#card_head", {**context, "card": card})
+        html: str = render_to_string(f"{PANEL}#card_head", {**context, "card": card})
         session_id = run.input.get("session_id")
         if event == "agent_complete" and session_id:
-            url = (
-                reverse("roundtable:chair_points", args=[run.project_id, session_id])
-                + "?"
-                + urlencode({"agent": key})
-            )
-            html += render_to_string(
-                f"{PANEL}#points_loader", {**context, "card": card, "block_url": url}
-            )
+            html += _points_loader(run, int(session_id), key)
         return html
     if event in CHAIR_EVENTS or event == "chair_check":
         return _chair_live(run, event, data)
@@ -245,7 +238,7 @@ def _chair_live(run: Run, event: str, data: dict[str, Any]) -> str:
     buttons each page loads for its own viewer) or its answer."""
     session_id = run.input.get("session_id")
     context = {"run": run, "item": log_item({"event": event, **data}), "session_id": session_id}
-    html = render_to_string(f"{PANEL}#chair_log_oob", context)
+    html: str = render_to_string(f"{PANEL}#chair_log_oob", context)
     if event == "user_input_request" and session_id:
         context["block_url"] = (
             reverse("roundtable:chair_question", args=[run.project_id, session_id])
@@ -255,7 +248,23 @@ def _chair_live(run: Run, event: str, data: dict[str, Any]) -> str:
         html += render_to_string(f"{PANEL}#question_loader", context)
     if event == "user_input_response":
         html += render_to_string(f"{PANEL}#question_answered", context)
+    key = str(data.get("agent") or "")
+    if event in ("chair_pin", "chair_veto") and session_id and key in AGENT_BY_KEY:
+        html += _points_loader(run, int(session_id), key)
     return html
+
+
+def _points_loader(run: Run, session_id: int, key: str) -> str:
+    """An agent's points block, which each page loads again for its own viewer (pin and veto
+    buttons for editors only)."""
+    url = (
+        reverse("roundtable:chair_points", args=[run.project_id, session_id])
+        + "?"
+        + urlencode({"agent": key})
+    )
+    return render_to_string(
+        f"{PANEL}#points_loader", {"run": run, "card": {"key": key}, "block_url": url}
+    )
 
 
 def card_chair(run: Run, chair: dict[str, Any] | None, key: str, part: Any) -> dict[str, Any]:
