@@ -24,7 +24,7 @@ from aura_site.projects.selectors import project_for_user
 from generation.runs.api import QuoteOut, quote_out, sse_response, start_prepared
 from generation.runs.models import Run, RunPart
 from roundtable import chair as chair_services
-from roundtable import selectors
+from roundtable import selectors, versions
 from roundtable.agents import AGENTS
 from roundtable.models import Session
 from roundtable.services import (
@@ -122,6 +122,8 @@ class SessionOut(Schema):
     created_at: datetime
     finished_at: datetime | None
     chair: ChairOut
+    versions: dict[str, list[dict[str, Any]]]
+    synthesis_stale: list[str]
 
 
 class ChairOut(Schema):
@@ -190,9 +192,26 @@ def _usage(source: Run | RunPart | None) -> dict[str, Any]:
 def session_out(session: Session) -> dict[str, Any]:
     run = session.run
     parts = {part.key: part for part in run.parts.all()} if run else {}
+    current = versions.versions_current(session.pk)
     agents = []
     for agent in AGENTS:
         part = parts.get(agent.key)
+        newer = current.get(agent.key)
+        if newer is not None and newer.number > 1:
+            agents.append(
+                {
+                    "key": agent.key,
+                    "name": agent.name,
+                    "status": "succeeded",
+                    "provider": newer.provider,
+                    "model": newer.model,
+                    "text": newer.text,
+                    "usage": _usage(None),
+                    "cost": newer.cost,
+                    "error": None,
+                }
+            )
+            continue
         agents.append(
             {
                 "key": agent.key,
@@ -242,6 +261,34 @@ def session_out(session: Session) -> dict[str, Any]:
         "created_at": session.created_at,
         "finished_at": session.finished_at,
         "chair": chair_out(session),
+        **versions_out(session),
+    }
+
+
+def versions_out(session: Session) -> dict[str, Any]:
+    grouped = versions.versions_of(session.pk)
+    return {
+        "versions": {
+            key: [
+                {
+                    "number": v.number,
+                    "current": getattr(v, "is_current", False),
+                    "status": v.status,
+                    "asked_by": v.asked_by.get_username() if v.asked_by else None,
+                    "created_at": v.created_at,
+                    "provider": v.provider,
+                    "model": v.model,
+                    "cost": str(v.cost),
+                    "note": v.note,
+                    "run_id": str(v.run_id) if v.run_id else None,
+                    "text": v.text,
+                    "based_on": v.based_on,
+                }
+                for v in rows
+            ]
+            for key, rows in grouped.items()
+        },
+        "synthesis_stale": versions.synthesis_stale(versions.versions_current(session.pk)),
     }
 
 
@@ -430,4 +477,80 @@ async def roundtable_answer(request: HttpRequest, session_id: PathId, body: Answ
         lambda s: chair_services.chair_answer(
             user, s, body.request_id, choice=body.choice or "", text=body.text or ""
         ),
+    )
+
+
+# ---- re-runs --------------------------------------------------------------------------------
+
+
+class RerunIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    part: Literal[
+        "director",
+        "cinematographer",
+        "editor",
+        "colorist",
+        "platform_expert",
+        "debate",
+        "synthesis",
+        "shots",
+    ]
+    provider: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+class RerunStarted(Schema):
+    id: int
+    run_id: str
+    part: str
+    parts: list[str]
+    expected_cost: Decimal
+
+
+def _rerun(request: HttpRequest, session_id: int, body: RerunIn) -> Any:
+    from django.core.exceptions import PermissionDenied
+
+    from roundtable.reruns import RerunBusy, RerunDraft, rerun_prepare
+
+    user = _caller(request)
+    session, membership = selectors.session_get_any_project(user, session_id)
+    if not membership.can(Role.EDITOR):
+        raise PermissionDenied("Only editors and owners can re-run a part.")
+    try:
+        prepared: RerunDraft = rerun_prepare(
+            user,
+            session,
+            body.part,
+            provider=body.provider or "",
+            model=body.model or "",
+            note=body.note or "",
+            correlation_id=correlation_id(request),
+        )
+    except (chair_services.ChairClosed, RerunBusy) as exc:
+        raise HttpError(409, str(exc)) from None
+    return prepared
+
+
+@router.post(
+    "/roundtables/{session_id}/rerun",
+    response={202: RerunStarted, **errors(400, 403, 404, 409, 429)},
+    summary="Re-run one part of a finished session (a run of its own)",
+)
+async def roundtable_rerun(request: HttpRequest, session_id: PathId, body: RerunIn) -> Any:
+    from roundtable.reruns import parts_of, rerun_create_for
+
+    run = await start_prepared(
+        functools.partial(_rerun, request, session_id, body), rerun_create_for
+    )
+    return Status(
+        202,
+        {
+            "id": session_id,
+            "run_id": str(run.pk),
+            "part": body.part,
+            "parts": parts_of(body.part),
+            "expected_cost": run.expected_cost,
+        },
     )

@@ -186,7 +186,7 @@ def live(view: Any, event: str, data: dict[str, Any], part: str) -> str | None:
         card = card_state(view, key, event, data)
         html: str = render_to_string(f"{PANEL}#card_head", {**context, "card": card})
         session_id = run.input.get("session_id")
-        if event == "agent_complete" and session_id:
+        if event == "agent_complete" and session_id and run.kind == KIND:
             html += _points_loader(run, int(session_id), key)
         return html
     if event in CHAIR_EVENTS or event == "chair_check":

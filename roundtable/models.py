@@ -162,3 +162,49 @@ class ChairQuestion(models.Model):
     @property
     def is_open(self) -> bool:
         return self.answered_at is None and not self.timed_out
+
+
+class VersionStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class PartVersion(models.Model):
+    """One version of a part of a session (an agent's analysis, the debate, the synthesis, the
+    shot list): the first from the session's run, each later one from a re-run (a run of its
+    own, ``run``), with who asked, the provider, what it cost, and (for the synthesis) the
+    versions of the analyses and the debate it was built on."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="versions")
+    part = models.CharField(max_length=40)
+    number = models.PositiveIntegerField()
+    run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=20, choices=VersionStatus.choices, default=VersionStatus.SUCCEEDED
+    )
+    text = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    provider = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=Decimal("0"))
+    asked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    based_on = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session", "part", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "part", "number"], name="unique_session_part_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"roundtable {self.session_id} {self.part} v{self.number}"

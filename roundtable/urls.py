@@ -17,4 +17,6 @@ urlpatterns = [
     path("<int:session_id>/chair/answer/", views.chair_answer, name="chair_answer"),
     path("<int:session_id>/chair/question/", views.chair_question, name="chair_question"),
     path("<int:session_id>/chair/points/", views.chair_points, name="chair_points"),
+    path("<int:session_id>/versions/", views.session_versions, name="versions"),
+    path("<int:session_id>/rerun/", views.session_rerun, name="rerun"),
 ]

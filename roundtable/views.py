@@ -22,7 +22,7 @@ from generation.health.selectors import health_by_alias
 from generation.runs.selectors import panel_context, run_events_after, run_snapshot
 from generation.runs.services import RunLimitExceeded
 from roundtable import chair as chair_services
-from roundtable import selectors
+from roundtable import selectors, versions
 from roundtable.agents import AGENTS
 from roundtable.forms import SessionForm
 from roundtable.norms import NORMS
@@ -121,6 +121,32 @@ def session_quote(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     )
 
 
+def versions_context(session: Any, membership: Membership) -> dict[str, Any]:
+    """The versions section of a session's page, as this member sees it."""
+    from roundtable.reruns import rerun_html
+
+    groups = versions.versions_of(session.pk)
+    current = versions.versions_current(session.pk)
+    stale = versions.synthesis_stale(current)
+    busy = any(v.status == "running" for vs in groups.values() for v in vs)
+    latest = versions.latest_rerun(session.pk)
+    can_edit = membership.can(Role.EDITOR)
+    return {
+        "token": versions.versions_token(session.pk),
+        "groups": [
+            {"key": key, "label": versions.part_label(key), "versions": rows}
+            for key, rows in groups.items()
+        ],
+        "stale": stale,
+        "stale_labels": [versions.part_label(key) for key in stale],
+        "busy": busy,
+        "can_rerun": bool(groups) and not busy and "synthesis" in current,
+        "choices": [(key, versions.part_label(key)) for key in versions.RERUN_PARTS],
+        "providers": [("", "Same as before"), *_provider_choices()],
+        "rerun_html": rerun_html(latest, can_edit) if latest else "",
+    }
+
+
 @require_GET
 def session_detail(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
     session, membership = selectors.session_get(request.user, project_id, session_id)
@@ -130,6 +156,7 @@ def session_detail(request: HtmxHttpRequest, project_id: int, session_id: int) -
         "session": session,
         "can_edit": membership.can(Role.EDITOR),
     }
+    context["versions"] = versions_context(session, membership)
     if session.run_id is not None:
         snapshot = run_snapshot(session.run_id)
         context["panel"] = panel_context(snapshot, can_edit=membership.can(Role.EDITOR))
@@ -283,3 +310,45 @@ def _uuid(value: Any) -> Any:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+# ---- re-runs -------------------------------------------------------------------------------
+
+
+@require_GET
+def session_versions(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
+    """The versions section, when it changed since ``token`` (204 otherwise)."""
+    session, membership = selectors.session_get(request.user, project_id, session_id)
+    if request.GET.get("token") == versions.versions_token(session.pk):
+        return HttpResponse(status=204)
+    context = {
+        "project": session.project,
+        "session": session,
+        "can_edit": membership.can(Role.EDITOR),
+        "versions": versions_context(session, membership),
+    }
+    return render(request, "roundtable/versions.html#versions", context)
+
+
+@require_POST
+def session_rerun(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
+    from roundtable.reruns import RerunBusy, rerun_prepare, rerun_start
+
+    session = _editor_session(request, project_id, session_id)
+    try:
+        with transaction.atomic():
+            prepared = rerun_prepare(
+                request.user,
+                session,
+                request.POST.get("part", ""),
+                provider=request.POST.get("provider", ""),
+                note=request.POST.get("note", ""),
+            )
+            rerun_start(prepared)
+    except ValidationError as exc:
+        return _chair_reply(request, session, _chair_problem(exc), error=True)
+    except (chair_services.ChairClosed, RerunBusy) as exc:
+        return _chair_reply(request, session, str(exc), error=True)
+    except RunLimitExceeded as exc:
+        return _chair_reply(request, session, exc.message, error=True)
+    return _chair_reply(request, session, "Re-run started.", error=False)

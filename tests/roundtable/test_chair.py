@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -362,3 +363,96 @@ def test_points_and_the_pin_and_veto_rule():
     assert check.ok
     check = marks_check("A drone flight circling the beacon.", [PIN], [VETO], brief)
     assert check.missing == [PIN] and check.present == [VETO] and not check.ok
+
+
+# ---- re-running one part ---------------------------------------------------------------------
+
+
+async def test_a_rerun_of_one_agent_calls_the_provider_once_and_bills_only_that_call(table, team):
+    session_id, run_id = await start(team)
+    first = await run_wait_ended((await Run.objects.aget(pk=run_id)).pk, 60)
+    assert first.status == "succeeded"
+    original = sorted([r.pk async for r in CostRecord.objects.filter(run_id=run_id)])
+    client = await api_for(team.editor)
+    saved = (await client.get(f"/api/v1/roundtables/{session_id}")).json()
+    assert {key: [v["number"] for v in vs] for key, vs in saved["versions"].items()} == {
+        **{key: [1] for key in AGENT_KEYS},
+        "synthesis": [1],
+        "shots": [1],
+    }
+    assert saved["synthesis_stale"] == []
+
+    steps_before = list(table.state.steps)
+    table.say("director", "A new reading of the brief: the pilot's hands first, then the bow.")
+    started = await client.post(
+        f"/api/v1/roundtables/{session_id}/rerun",
+        {"part": "director", "provider": "openai", "note": "Start on the pilot's hands"},
+    )
+    assert started.status_code == 202, started.content
+    rerun_id = started.json()["run_id"]
+    assert rerun_id != run_id and started.json()["parts"] == ["director"]
+    busy = await client.post(f"/api/v1/roundtables/{session_id}/rerun", {"part": "editor"})
+    assert busy.status_code == 409
+    rerun = await run_wait_ended((await Run.objects.aget(pk=rerun_id)).pk, 60)
+    assert rerun.status == "succeeded", rerun.error_message
+    assert table.state.steps[len(steps_before) :] == ["analysis:director"]
+    (request,) = table.requests_for("analysis:director")[1:]
+    assert "Start on the pilot's hands" in prompt_of(request)
+    records = [r async for r in CostRecord.objects.filter(run_id=rerun_id)]
+    assert [r.part for r in records] == ["director"] and records[0].cost > 0
+    assert records[0].correlation_id == rerun.correlation_id != first.correlation_id
+    assert sorted([r.pk async for r in CostRecord.objects.filter(run_id=run_id)]) == original
+    log = [e.event for e in await events_of(rerun_id)]
+    assert log[0] == "run" and "agent_complete" in log and log[-1] == "done"
+
+    saved = (await client.get(f"/api/v1/roundtables/{session_id}")).json()
+    director = saved["versions"]["director"]
+    assert [(v["number"], v["current"]) for v in director] == [(2, True), (1, False)]
+    assert director[0]["asked_by"] == team.editor.username
+    assert director[0]["note"] == "Start on the pilot's hands"
+    assert Decimal(director[0]["cost"]) == records[0].cost and director[0]["run_id"] == rerun_id
+    assert director[0]["text"].startswith("A new reading of the brief")
+    assert saved["agents"][0]["text"] == director[0]["text"]
+    assert saved["synthesis_stale"] == ["director"]
+    assert [v["number"] for v in saved["versions"]["synthesis"]] == [1]
+
+    # The synthesis on the new analysis: it and the shot list run again, nothing else.
+    table.say("synthesis", "The pilot's hands on the wheel, then the bow cutting the dusk.")
+    steps_before = list(table.state.steps)
+    again = await client.post(f"/api/v1/roundtables/{session_id}/rerun", {"part": "synthesis"})
+    assert again.status_code == 202 and again.json()["parts"] == ["synthesis", "shots"]
+    second = await run_wait_ended((await Run.objects.aget(pk=again.json()["run_id"])).pk, 60)
+    assert second.status == "succeeded", second.error_message
+    assert table.state.steps[len(steps_before) :] == ["synthesis", "shots"]
+    (sent,) = table.requests_for("synthesis")[1:]
+    assert "A new reading of the brief" in prompt_of(sent)
+    parts = sorted([r.part async for r in CostRecord.objects.filter(run_id=second.pk)])
+    assert parts == ["shots", "synthesis"]
+    saved = (await client.get(f"/api/v1/roundtables/{session_id}")).json()
+    assert saved["synthesis_stale"] == []
+    assert saved["synthesis"] == "The pilot's hands on the wheel, then the bow cutting the dusk."
+    assert [v["number"] for v in saved["versions"]["shots"]] == [2, 1]
+
+
+async def test_a_rerun_needs_a_member_and_an_editor_and_a_finished_session(table, team):
+    table.say("director", ASKING)
+    session_id, run_id = await start(team)
+    await paused(run_id)
+    editor = await api_for(team.editor)
+    live = await editor.post(f"/api/v1/roundtables/{session_id}/rerun", {"part": "director"})
+    assert live.status_code == 409
+    await editor.post(f"/api/v1/runs/{run_id}/cancel")
+    await run_wait_ended((await Run.objects.aget(pk=run_id)).pk, 60)
+    outsider, viewer = await api_for(team.outsider), await api_for(team.viewer)
+    url = f"/api/v1/roundtables/{session_id}/rerun"
+    assert (await outsider.post(url, {"part": "director"})).status_code == 404
+    assert (await viewer.post(url, {"part": "director"})).status_code == 403
+    assert (await editor.post(url, {"part": "nobody"})).status_code == 400
+    from django.test import Client
+
+    for who, status in ((team.outsider, 404), (team.viewer, 403)):
+        browser = Client()
+        await asyncio.to_thread(browser.force_login, who)
+        page = f"/projects/{team.project.pk}/roundtables/{session_id}/rerun/"
+        response = await asyncio.to_thread(browser.post, page, {"part": "director"})
+        assert response.status_code == status
