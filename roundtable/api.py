@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from ninja import Router, Schema
+from ninja.errors import HttpError
 from ninja.responses import Status
 from pydantic import ConfigDict, Field, StringConstraints
 
@@ -30,7 +31,8 @@ from generation.runs.api import (
     start_prepared,
 )
 from generation.runs.models import Run, RunPart
-from roundtable import selectors
+from roundtable import chair as chair_services
+from roundtable import selectors, versions
 from roundtable.agents import AGENTS
 from roundtable.models import Session
 from roundtable.services import (
@@ -127,6 +129,51 @@ class SessionOut(Schema):
     created_by: str | None
     created_at: datetime
     finished_at: datetime | None
+    chair: ChairOut
+    versions: dict[str, list[dict[str, Any]]]
+    synthesis_stale: list[str]
+
+
+class ChairOut(Schema):
+    notes: list[dict[str, Any]]
+    pins: list[dict[str, Any]]
+    vetoes: list[dict[str, Any]]
+    questions: list[dict[str, Any]]
+
+
+class NoteIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=chair_services.NOTE_MAX),
+    ]
+
+
+class MarkIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    agent: AgentKey
+    point: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=chair_services.POINT_MAX),
+    ]
+
+
+class AnswerIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    choice: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    text: (
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, min_length=1, max_length=chair_services.ANSWER_MAX
+            ),
+        ]
+        | None
+    ) = None
 
 
 class RoundtableRunEvent(Schema):
@@ -259,9 +306,26 @@ def _usage(source: Run | RunPart | None) -> dict[str, Any]:
 def session_out(session: Session) -> dict[str, Any]:
     run = session.run
     parts = {part.key: part for part in run.parts.all()} if run else {}
+    current = versions.versions_current(session.pk)
     agents = []
     for agent in AGENTS:
         part = parts.get(agent.key)
+        newer = current.get(agent.key)
+        if newer is not None and newer.number > 1:
+            agents.append(
+                {
+                    "key": agent.key,
+                    "name": agent.name,
+                    "status": "succeeded",
+                    "provider": newer.provider,
+                    "model": newer.model,
+                    "text": newer.text,
+                    "usage": _usage(None),
+                    "cost": newer.cost,
+                    "error": None,
+                }
+            )
+            continue
         agents.append(
             {
                 "key": agent.key,
@@ -310,6 +374,64 @@ def session_out(session: Session) -> dict[str, Any]:
         "created_by": session.created_by.get_username() if session.created_by else None,
         "created_at": session.created_at,
         "finished_at": session.finished_at,
+        "chair": chair_out(session),
+        **versions_out(session),
+    }
+
+
+def versions_out(session: Session) -> dict[str, Any]:
+    grouped = versions.versions_of(session.pk)
+    return {
+        "versions": {
+            key: [
+                {
+                    "number": v.number,
+                    "current": getattr(v, "is_current", False),
+                    "status": v.status,
+                    "asked_by": v.asked_by.get_username() if v.asked_by else None,
+                    "created_at": v.created_at,
+                    "provider": v.provider,
+                    "model": v.model,
+                    "cost": str(v.cost),
+                    "note": v.note,
+                    "run_id": str(v.run_id) if v.run_id else None,
+                    "text": v.text,
+                    "based_on": v.based_on,
+                }
+                for v in rows
+            ]
+            for key, rows in grouped.items()
+        },
+        "synthesis_stale": versions.synthesis_stale(versions.versions_current(session.pk)),
+    }
+
+
+def chair_out(session: Session) -> dict[str, Any]:
+    entries = [
+        {"kind": e.kind, **chair_services.entry_event(e)[1]}
+        for e in session.chair_entries.select_related("by")
+    ]
+    questions = []
+    for question in session.questions.select_related("answered_by"):
+        _, data, _ = chair_services.request_event(question)
+        _, response, _ = chair_services.response_event(question)
+        questions.append(
+            {
+                **data,
+                "answer": None if question.is_open else response["answer"],
+                "by": response["by"],
+                "timed_out": question.timed_out,
+            }
+        )
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [{k: v for k, v in e.items() if k != "kind"} for e in entries if e["kind"] == kind]
+
+    return {
+        "notes": of("note"),
+        "pins": of("pin"),
+        "vetoes": of("veto"),
+        "questions": questions,
     }
 
 
@@ -393,3 +515,157 @@ def _sessions(user: Any, project_id: int) -> list[dict[str, Any]]:
 )
 async def roundtable_list(request: HttpRequest, project_id: PathId) -> Any:
     return await sync_to_async(_sessions)(_caller(request), project_id)
+
+
+# ---- the chair ------------------------------------------------------------------------------
+
+
+class ChairDone(Schema):
+    ok: bool
+
+
+def _chair(user: Any, session_id: int, act: Any) -> dict[str, Any]:
+    from django.db import transaction
+
+    session, membership = selectors.session_get_any_project(user, session_id)
+    if not membership.can(Role.EDITOR):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied("Only editors and owners can take the chair.")
+    try:
+        with transaction.atomic():
+            act(session)
+    except chair_services.ChairClosed as exc:
+        raise HttpError(409, str(exc)) from None
+    session.refresh_from_db()
+    return session_out(session)
+
+
+@router.post(
+    "/roundtables/{session_id}/notes",
+    response={200: SessionOut, **errors(400, 403, 404, 409)},
+    summary="Add a note to a live session (every prompt built after it takes it)",
+)
+async def roundtable_note(request: HttpRequest, session_id: PathId, body: NoteIn) -> Any:
+    user = _caller(request)
+    return await sync_to_async(_chair)(
+        user, session_id, lambda s: chair_services.chair_note_add(user, s, body.text)
+    )
+
+
+def _mark(kind: str) -> Any:
+    async def mark(request: HttpRequest, session_id: PathId, body: MarkIn) -> Any:
+        user = _caller(request)
+        return await sync_to_async(_chair)(
+            user,
+            session_id,
+            lambda s: chair_services.chair_mark_add(user, s, kind, body.agent, body.point),
+        )
+
+    return mark
+
+
+router.post(
+    "/roundtables/{session_id}/pins",
+    response={200: SessionOut, **errors(400, 403, 404, 409)},
+    summary="Pin a point of an agent's analysis: the synthesis must keep it",
+    operation_id="roundtable_pin",
+)(_mark("pin"))
+router.post(
+    "/roundtables/{session_id}/vetoes",
+    response={200: SessionOut, **errors(400, 403, 404, 409)},
+    summary="Veto a point of an agent's analysis: the synthesis must not have it",
+    operation_id="roundtable_veto",
+)(_mark("veto"))
+
+
+@router.post(
+    "/roundtables/{session_id}/answer",
+    response={200: SessionOut, **errors(400, 403, 404, 409)},
+    summary="Answer an agent's question to the chair; the session resumes",
+)
+async def roundtable_answer(request: HttpRequest, session_id: PathId, body: AnswerIn) -> Any:
+    user = _caller(request)
+    return await sync_to_async(_chair)(
+        user,
+        session_id,
+        lambda s: chair_services.chair_answer(
+            user, s, body.request_id, choice=body.choice or "", text=body.text or ""
+        ),
+    )
+
+
+# ---- re-runs --------------------------------------------------------------------------------
+
+
+class RerunIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    part: Literal[
+        "director",
+        "cinematographer",
+        "editor",
+        "colorist",
+        "platform_expert",
+        "debate",
+        "synthesis",
+        "shots",
+    ]
+    provider: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+class RerunStarted(Schema):
+    id: int
+    run_id: str
+    part: str
+    parts: list[str]
+    expected_cost: Decimal
+
+
+def _rerun(request: HttpRequest, session_id: int, body: RerunIn) -> Any:
+    from django.core.exceptions import PermissionDenied
+
+    from roundtable.reruns import RerunBusy, RerunDraft, rerun_prepare
+
+    user = _caller(request)
+    session, membership = selectors.session_get_any_project(user, session_id)
+    if not membership.can(Role.EDITOR):
+        raise PermissionDenied("Only editors and owners can re-run a part.")
+    try:
+        prepared: RerunDraft = rerun_prepare(
+            user,
+            session,
+            body.part,
+            provider=body.provider or "",
+            model=body.model or "",
+            note=body.note or "",
+            correlation_id=correlation_id(request),
+        )
+    except (chair_services.ChairClosed, RerunBusy) as exc:
+        raise HttpError(409, str(exc)) from None
+    return prepared
+
+
+@router.post(
+    "/roundtables/{session_id}/rerun",
+    response={202: RerunStarted, **errors(400, 403, 404, 409, 429)},
+    summary="Re-run one part of a finished session (a run of its own)",
+)
+async def roundtable_rerun(request: HttpRequest, session_id: PathId, body: RerunIn) -> Any:
+    from roundtable.reruns import parts_of, rerun_create_for
+
+    run = await start_prepared(
+        functools.partial(_rerun, request, session_id, body), rerun_create_for
+    )
+    return Status(
+        202,
+        {
+            "id": session_id,
+            "run_id": str(run.pk),
+            "part": body.part,
+            "parts": parts_of(body.part),
+            "expected_cost": run.expected_cost,
+        },
+    )

@@ -15,6 +15,7 @@ from aura_site.money import format_usd
 from generation.runs.kinds import DoneInfo, KindSpec, PartEvents, PartSpec, register
 from generation.runs.models import Run
 from roundtable.agents import AGENT_BY_KEY, AGENTS
+from roundtable.chair import chair_view, log_item, points_of, session_paused
 from roundtable.pipeline import roundtable_handler
 from roundtable.services import KIND, session_run_ended
 
@@ -27,7 +28,12 @@ STAGE_LABELS = {
     "synthesising": "Writing the final prompt",
     "shot_listing": "Listing the shots",
     "saving": "Saving",
+    "waiting": "Waiting for the chair",
 }
+
+CHAIR_EVENTS = frozenset(
+    {"chair_note", "chair_pin", "chair_veto", "user_input_request", "user_input_response"}
+)
 
 
 def _agent_chunk(part: Any, content: str) -> dict[str, Any]:
@@ -178,7 +184,13 @@ def live(view: Any, event: str, data: dict[str, Any], part: str) -> str | None:
         if key not in AGENT_BY_KEY:
             return ""
         card = card_state(view, key, event, data)
-        return render_to_string(f"{PANEL}#card_head", {**context, "card": card})
+        html: str = render_to_string(f"{PANEL}#card_head", {**context, "card": card})
+        session_id = run.input.get("session_id")
+        if event == "agent_complete" and session_id and run.kind == KIND:
+            html += _points_loader(run, int(session_id), key)
+        return html
+    if event in CHAIR_EVENTS or event == "chair_check":
+        return _chair_live(run, event, data)
     if event == "debate_start":
         return render_to_string(
             f"{PANEL}#debate",
@@ -219,6 +231,52 @@ def live(view: Any, event: str, data: dict[str, Any], part: str) -> str | None:
             },
         )
     return None
+
+
+def _chair_live(run: Run, event: str, data: dict[str, Any]) -> str:
+    """A chair event as everyone sees it: a line of the chair's log; a question (whose answer
+    buttons each page loads for its own viewer) or its answer."""
+    session_id = run.input.get("session_id")
+    context = {"run": run, "item": log_item({"event": event, **data}), "session_id": session_id}
+    html: str = render_to_string(f"{PANEL}#chair_log_oob", context)
+    if event == "user_input_request" and session_id:
+        context["block_url"] = (
+            reverse("roundtable:chair_question", args=[run.project_id, session_id])
+            + "?"
+            + urlencode({"request_id": str(data.get("request_id", ""))})
+        )
+        html += render_to_string(f"{PANEL}#question_loader", context)
+    if event == "user_input_response":
+        html += render_to_string(f"{PANEL}#question_answered", context)
+    key = str(data.get("agent") or "")
+    if event in ("chair_pin", "chair_veto") and session_id and key in AGENT_BY_KEY:
+        html += _points_loader(run, int(session_id), key)
+    return html
+
+
+def _points_loader(run: Run, session_id: int, key: str) -> str:
+    """An agent's points block, which each page loads again for its own viewer (pin and veto
+    buttons for editors only)."""
+    url = (
+        reverse("roundtable:chair_points", args=[run.project_id, session_id])
+        + "?"
+        + urlencode({"agent": key})
+    )
+    return render_to_string(
+        f"{PANEL}#points_loader", {"run": run, "card": {"key": key}, "block_url": url}
+    )
+
+
+def card_chair(run: Run, chair: dict[str, Any] | None, key: str, part: Any) -> dict[str, Any]:
+    """What an agent's card shows of the chair: its points (to pin or veto while the session
+    runs and its analysis is done) and those pinned or vetoed."""
+    done = part is not None and part.status == "succeeded"
+    return {
+        "session_id": chair["session_id"] if chair else None,
+        "marks": (chair or {}).get("marks", {}).get(key, {}),
+        "points": points_of(part.text) if done else [],
+        "can_mark": bool(chair) and run.is_active and done,
+    }
 
 
 def live_metrics(view: Any, part: str) -> str:
@@ -267,6 +325,8 @@ def debate_view(
 
 def panel_context(snapshot: Any) -> dict[str, Any]:
     parts = snapshot.part
+    session_id = snapshot.run.input.get("session_id")
+    chair = chair_view(snapshot.run, int(session_id)) if session_id else None
     cards = []
     for agent in AGENTS:
         part = parts.get(agent.key)
@@ -283,6 +343,7 @@ def panel_context(snapshot: Any) -> dict[str, Any]:
                 "cost": part.cost if part else 0,
                 "error_message": part.error_message if part else "",
                 "text": part.text if part else "",
+                **card_chair(snapshot.run, chair, agent.key, part),
             }
         )
     judge = parts.get("judge")
@@ -309,6 +370,7 @@ def panel_context(snapshot: Any) -> dict[str, Any]:
     }
     synthesis = parts.get("synthesis")
     return {
+        "chair": chair,
         "cards": cards,
         "judged": judged,
         "debate": debate,
@@ -356,6 +418,7 @@ ROUNDTABLE = KindSpec(
     done_fields=done_fields,
     run_event_fields=run_event_fields,
     on_end=session_run_ended,
+    on_pause=session_paused,
     live=live,
     live_metrics=live_metrics,
     panel_context=panel_context,

@@ -25,6 +25,7 @@ usable answer (the two analyses with the least vocabulary in common).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -213,6 +214,112 @@ def _agent(key: str) -> Agent:
 
 
 # ---------------------------------------------------------------------------------------------
+# The chair
+
+ASK_INSTRUCTIONS = (
+    "Only if the brief leaves a real choice open that changes the video on your side (and you "
+    "cannot settle it yourself), end your analysis with these three lines and nothing after "
+    "them:\nQUESTION: <one short question to the people chairing the table>\n"
+    "OPTIONS: <option> | <option> (two to four options, separated by '|')\n"
+    "DEFAULT: <the option you would take if nobody answers>"
+)
+
+
+def chair_prompt(
+    notes: Sequence[str] = (),
+    answers: Sequence[Mapping[str, Any]] = (),
+    pins: Sequence[str] = (),
+    vetoes: Sequence[str] = (),
+) -> str:
+    """What the people chairing the table said, for the end of a prompt."""
+    text = _notes_prompt(notes)
+    lines = []
+    for answer in answers:
+        agent = AGENT_BY_KEY.get(str(answer.get("agent")))
+        who = agent.name if agent else str(answer.get("agent"))
+        how = (
+            "nobody answered in time, so the agent's default stands"
+            if answer.get("timed_out")
+            else "the chair answered"
+        )
+        lines.append(
+            f"- The {who} asked: {_text(answer.get('question'))} ({how}): "
+            f"{_text(answer.get('answer'))}"
+        )
+    if lines:
+        text += "\n\nThe chair's answers (follow them):\n" + "\n".join(lines)
+    if pins:
+        text += "\n\nPoints the chair pinned (the final prompt must keep each of them):\n" + (
+            "\n".join(f"- {_text(pin)}" for pin in pins)
+        )
+    if vetoes:
+        text += (
+            "\n\nPoints the chair vetoed (the final prompt must not contain them, in any "
+            "words):\n" + "\n".join(f"- {_text(veto)}" for veto in vetoes)
+        )
+    return text
+
+
+def with_chair(
+    request: CompletionRequest,
+    notes: Sequence[str] = (),
+    answers: Sequence[Mapping[str, Any]] = (),
+    pins: Sequence[str] = (),
+    vetoes: Sequence[str] = (),
+) -> CompletionRequest:
+    """``request`` with what the chair said added to its last user message (and to its
+    metadata, for the offline writer)."""
+    extra = chair_prompt(notes, answers, pins, vetoes)
+    if not extra:
+        return request
+    messages = list(request.messages)
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            messages[index] = Message("user", messages[index].content + extra)
+            break
+    metadata = dict(request.metadata)
+    metadata["notes"] = [*metadata.get("notes", []), *_notes(notes)]
+    if answers:
+        metadata["answers"] = [dict(answer) for answer in answers]
+    return dataclasses.replace(request, messages=tuple(messages), metadata=metadata)
+
+
+def synthesis_revision_request(
+    brief: Mapping[str, Any],
+    previous: str,
+    missing: Sequence[str],
+    present: Sequence[str],
+) -> CompletionRequest:
+    """A second synthesis that keeps the pinned points it dropped and loses the vetoed ones it
+    kept."""
+    system = (
+        "You are the showrunner closing a video pre-production roundtable. Revise the final "
+        "text-to-video prompt below so that it keeps every point listed as missing and contains "
+        "none of the points listed as vetoed, changing nothing else. Answer with the revised "
+        "prompt only, in the same form."
+    )
+    parts = [brief_prompt(brief), f"The final video prompt to revise:\n{previous.strip()}"]
+    if missing:
+        parts.append("Missing (add them):\n" + "\n".join(f"- {_text(p)}" for p in missing))
+    if present:
+        parts.append("Vetoed (remove them):\n" + "\n".join(f"- {_text(p)}" for p in present))
+    return _request(
+        system,
+        "\n\n".join(parts),
+        max_tokens=SYNTHESIS_MAX_TOKENS,
+        temperature=0.3,
+        metadata={
+            "purpose": SYNTHESIS_PURPOSE,
+            "brief": dict(brief),
+            "analyses": {},
+            "debate": [],
+            "notes": [],
+            "revision_of": previous,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # The analyses
 
 
@@ -232,7 +339,8 @@ def analysis_request(
         "and the target duration.\n"
         "Write a concise analysis of about 150 to 250 words, in plain prose or short bullet "
         "points. Do not write a script, dialogue, headings or a call to action, and do not "
-        "restate the brief."
+        "restate the brief.\n"
+        f"{ASK_INSTRUCTIONS}"
     )
     user = (
         f"{brief_prompt(brief)}{_notes_prompt(notes)}\n\n"

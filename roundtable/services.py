@@ -37,6 +37,7 @@ from roundtable.prompts import (
     analysis_request,
     brief_build,
 )
+from roundtable.versions import versions_seed
 
 KIND = "roundtable"
 BRIEF_MIN, BRIEF_MAX = 10, 5000
@@ -377,6 +378,8 @@ def session_run_ended(run: Run, status: str) -> None:
     if judge is not None and not session.judgement and judge.result:
         fields["judgement"] = judge.result
     Session.objects.filter(pk=session.pk).update(**fields)
+    if state == SessionStatus.SUCCEEDED:
+        versions_seed(session, run)
     actor: Any
     if state == SessionStatus.CANCELLED and run.cancelled_by is not None:
         actor, verb = run.cancelled_by, f"cancelled the roundtable “{session.title}”"

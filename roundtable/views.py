@@ -3,6 +3,7 @@ a session live or afterwards, and its stored events for the replay."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -10,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aura_site.http import HtmxHttpRequest, redirect_to
@@ -19,7 +21,8 @@ from generation.chain.policy import providers_known
 from generation.health.selectors import health_by_alias
 from generation.runs.selectors import panel_context, run_events_after, run_snapshot
 from generation.runs.services import RunLimitExceeded
-from roundtable import selectors
+from roundtable import chair as chair_services
+from roundtable import selectors, versions
 from roundtable.agents import AGENTS
 from roundtable.forms import SessionForm
 from roundtable.norms import NORMS
@@ -118,6 +121,32 @@ def session_quote(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     )
 
 
+def versions_context(session: Any, membership: Membership) -> dict[str, Any]:
+    """The versions section of a session's page, as this member sees it."""
+    from roundtable.reruns import rerun_html
+
+    groups = versions.versions_of(session.pk)
+    current = versions.versions_current(session.pk)
+    stale = versions.synthesis_stale(current)
+    busy = any(v.status == "running" for vs in groups.values() for v in vs)
+    latest = versions.latest_rerun(session.pk)
+    can_edit = membership.can(Role.EDITOR)
+    return {
+        "token": versions.versions_token(session.pk),
+        "groups": [
+            {"key": key, "label": versions.part_label(key), "versions": rows}
+            for key, rows in groups.items()
+        ],
+        "stale": stale,
+        "stale_labels": [versions.part_label(key) for key in stale],
+        "busy": busy,
+        "can_rerun": bool(groups) and not busy and "synthesis" in current,
+        "choices": [(key, versions.part_label(key)) for key in versions.RERUN_PARTS],
+        "providers": [("", "Same as before"), *_provider_choices()],
+        "rerun_html": rerun_html(latest, can_edit) if latest else "",
+    }
+
+
 @require_GET
 def session_detail(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
     session, membership = selectors.session_get(request.user, project_id, session_id)
@@ -127,6 +156,7 @@ def session_detail(request: HtmxHttpRequest, project_id: int, session_id: int) -
         "session": session,
         "can_edit": membership.can(Role.EDITOR),
     }
+    context["versions"] = versions_context(session, membership)
     if session.run_id is not None:
         snapshot = run_snapshot(session.run_id)
         context["panel"] = panel_context(snapshot, can_edit=membership.can(Role.EDITOR))
@@ -155,3 +185,170 @@ def session_events(request: HtmxHttpRequest, project_id: int, session_id: int) -
             }
         )
     return JsonResponse({"events": events, "dom_id": session.run.dom_id})
+
+
+# ---- the chair ---------------------------------------------------------------------------
+
+
+def _chair_reply(
+    request: HtmxHttpRequest, session: Any, message: str, *, error: bool
+) -> HttpResponse:
+    """What a chair form gets back: for htmx, a line in the chair's status (the change itself
+    reaches every page through the session's live view); otherwise back to the session."""
+    if not request.htmx:
+        if error:
+            return HttpResponse(message, status=400, content_type="text/plain")
+        return redirect_to(request, session)
+    css = "message message-error" if error else "muted"
+    return HttpResponse(
+        render_to_string("roundtable/panel.html#chair_status", {"message": message, "css": css})
+    )
+
+
+def _chair_problem(exc: ValidationError) -> str:
+    return " ".join(" ".join(messages) for messages in exc.message_dict.values())
+
+
+def _editor_session(request: HtmxHttpRequest, project_id: int, session_id: int) -> Any:
+    session, _ = selectors.session_get(request.user, project_id, session_id, Role.EDITOR)
+    return session
+
+
+@require_POST
+def chair_note(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
+    session = _editor_session(request, project_id, session_id)
+    try:
+        with transaction.atomic():
+            chair_services.chair_note_add(request.user, session, request.POST.get("text", ""))
+    except ValidationError as exc:
+        return _chair_reply(request, session, _chair_problem(exc), error=True)
+    except chair_services.ChairClosed as exc:
+        return _chair_reply(request, session, str(exc), error=True)
+    return _chair_reply(request, session, "Note added.", error=False)
+
+
+@require_POST
+def chair_mark(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
+    session = _editor_session(request, project_id, session_id)
+    kind = request.POST.get("kind", "")
+    try:
+        with transaction.atomic():
+            chair_services.chair_mark_add(
+                request.user,
+                session,
+                kind,
+                request.POST.get("agent", ""),
+                request.POST.get("point", ""),
+            )
+    except ValidationError as exc:
+        return _chair_reply(request, session, _chair_problem(exc), error=True)
+    except chair_services.ChairClosed as exc:
+        return _chair_reply(request, session, str(exc), error=True)
+    return _chair_reply(request, session, "Pinned." if kind == "pin" else "Vetoed.", error=False)
+
+
+@require_POST
+def chair_answer(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
+    session = _editor_session(request, project_id, session_id)
+    choice = request.POST.get("choice", "")
+    try:
+        with transaction.atomic():
+            chair_services.chair_answer(
+                request.user,
+                session,
+                request.POST.get("request_id", ""),
+                choice=choice,
+                text="" if choice else request.POST.get("text", ""),
+            )
+    except ValidationError as exc:
+        return _chair_reply(request, session, _chair_problem(exc), error=True)
+    except chair_services.ChairClosed as exc:
+        return _chair_reply(request, session, str(exc), error=True)
+    return _chair_reply(request, session, "Answered: the session goes on.", error=False)
+
+
+def _block_context(session: Any, membership: Membership) -> dict[str, Any]:
+    run = session.run
+    return {
+        "run": run,
+        "can_edit": membership.can(Role.EDITOR),
+        "chair": chair_services.chair_view(run, session.pk),
+    }
+
+
+@require_GET
+def chair_question(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
+    """One question as this member sees it (answer buttons for editors only)."""
+    session, membership = selectors.session_get(request.user, project_id, session_id)
+    if session.run is None:
+        return HttpResponse("")
+    question = session.questions.filter(request_id=_uuid(request.GET.get("request_id"))).first()
+    if question is None:
+        return HttpResponse("")
+    context = _block_context(session, membership)
+    context["question"] = chair_services.question_block(question)
+    return render(request, "roundtable/panel.html#question", context)
+
+
+@require_GET
+def chair_points(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
+    """An agent's points as this member sees them (pin and veto for editors only)."""
+    from roundtable.kind import card_chair
+
+    session, membership = selectors.session_get(request.user, project_id, session_id)
+    key = request.GET.get("agent", "")
+    if session.run is None or key not in {agent.key for agent in AGENTS}:
+        return HttpResponse("")
+    context = _block_context(session, membership)
+    part = session.run.parts.filter(key=key).first()
+    context["card"] = {"key": key, **card_chair(session.run, context["chair"], key, part)}
+    return render(request, "roundtable/panel.html#points", context)
+
+
+def _uuid(value: Any) -> Any:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+# ---- re-runs -------------------------------------------------------------------------------
+
+
+@require_GET
+def session_versions(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
+    """The versions section, when it changed since ``token`` (204 otherwise)."""
+    session, membership = selectors.session_get(request.user, project_id, session_id)
+    if request.GET.get("token") == versions.versions_token(session.pk):
+        return HttpResponse(status=204)
+    context = {
+        "project": session.project,
+        "session": session,
+        "can_edit": membership.can(Role.EDITOR),
+        "versions": versions_context(session, membership),
+    }
+    return render(request, "roundtable/versions.html#versions", context)
+
+
+@require_POST
+def session_rerun(request: HtmxHttpRequest, project_id: int, session_id: int) -> HttpResponse:
+    from roundtable.reruns import RerunBusy, rerun_prepare, rerun_start
+
+    session = _editor_session(request, project_id, session_id)
+    try:
+        with transaction.atomic():
+            prepared = rerun_prepare(
+                request.user,
+                session,
+                request.POST.get("part", ""),
+                provider=request.POST.get("provider", ""),
+                note=request.POST.get("note", ""),
+            )
+            rerun_start(prepared)
+    except ValidationError as exc:
+        return _chair_reply(request, session, _chair_problem(exc), error=True)
+    except (chair_services.ChairClosed, RerunBusy) as exc:
+        return _chair_reply(request, session, str(exc), error=True)
+    except RunLimitExceeded as exc:
+        return _chair_reply(request, session, exc.message, error=True)
+    return _chair_reply(request, session, "Re-run started.", error=False)

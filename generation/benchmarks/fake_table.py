@@ -61,6 +61,11 @@ class TableState:
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
     """The step of every request, in the order they came."""
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    """The body of every request, in the order they came."""
+    texts: dict[str, list[str]] = field(default_factory=dict)
+    """Answers of a step (``synthesis``, ``shots``) or an agent's analysis (its key) to give,
+    in turn, instead of the generated words; the last one is kept for later requests."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -91,6 +96,10 @@ def _target_seconds(body: dict[str, Any]) -> int:
 
 def answer_words(state: TableState, step: str, who: str, body: dict[str, Any]) -> list[str]:
     """The answer as the pieces it streams in (each a word with the space after it)."""
+    scripted = state.texts.get(who or step)
+    if scripted:
+        text = scripted.pop(0) if len(scripted) > 1 else scripted[0]
+        return re.findall(r"\S+\s*|\s+", text)
     if step == "analysis":
         return [f"{who}-{n} " for n in range(1, state.tokens + 1)]
     if step == "judge":
@@ -156,6 +165,7 @@ class _Handler:
         step, who = _step(body)
         with state.lock:
             state.steps.append(f"{step}:{who}" if who else step)
+            state.bodies.append(body)
         behaviour = state.behaviours.get(who or step, Behaviour())
         words = answer_words(state, step, who, body)
         model = str(body.get("model") or "gpt-4o-mini")
@@ -207,6 +217,17 @@ class FakeTable:
     @property
     def disconnects(self) -> int:
         return self.server.disconnects
+
+    def say(self, who: str, *texts: str) -> None:
+        """Answer ``who`` (an agent key, ``synthesis`` or ``shots``) with ``texts`` in turn."""
+        self.state.texts[who] = list(texts)
+
+    def requests_for(self, step: str) -> list[dict[str, Any]]:
+        """The bodies of the requests of one step (``analysis:<agent>``, ``synthesis``, ...)."""
+        with self.state.lock:
+            return [
+                b for s, b in zip(self.state.steps, self.state.bodies, strict=True) if s == step
+            ]
 
     def behave(self, who: str, **behaviour: Any) -> None:
         self.state.behaviours[who] = Behaviour(**behaviour)

@@ -54,7 +54,7 @@ from generation.providers.base import (
     Usage,
 )
 from generation.runs import load, pricing
-from generation.runs.errors import PartTimedOut, RunFailed
+from generation.runs.errors import PartTimedOut, RunFailed, RunPaused
 from generation.runs.events import RESET_STAGE, Checkpoint, Final, RunLog, RunLost
 from generation.runs.kinds import KindSpec
 from generation.runs.models import ACTIVE_PART_STATUSES, PartStatus, Run, RunPart
@@ -543,6 +543,16 @@ class RunContext:
     async def reset_text(self, text: str, reason: str) -> None:
         await self._text_part().reset_text(text, reason)
 
+    def pause(self, until: datetime, state: dict[str, Any]) -> RunPaused:
+        """End this stretch of the run (``raise ctx.pause(...)``): it continues at ``until``
+        or when woken, with ``state`` in ``ctx.run.state`` (see ``RunPaused``)."""
+        return RunPaused(until, state)
+
+    @property
+    def resumed(self) -> bool:
+        """Whether this stretch continues a run that paused (its ``state`` says where)."""
+        return bool(self.run.state)
+
     async def progress(self, stage: str, message: str) -> None:
         """The run's stage (the kind's stage event: ``progress`` for a script)."""
         await self.emit(self.spec.stage_event, {"stage": stage, "message": message})
@@ -691,6 +701,18 @@ class RunContext:
                 else:
                     part.end(status, code, message)
         return {key: part.columns() for key, part in self.parts.items()}
+
+    def suspend(self) -> Checkpoint:
+        """Stop this stretch's timers and return every part's columns, for a pause."""
+        self._flush_text()
+        self._closed = True
+        for handle in (self._flush_handle, self._checkpoint_handle):
+            if handle is not None:
+                handle.cancel()
+        checkpoint = self.checkpoint_now()
+        checkpoint.parts = {key: part.columns() for key, part in self.parts.items()}
+        checkpoint.new_parts = frozenset(checkpoint.parts)
+        return checkpoint
 
     async def close(self, event: str, data: dict[str, Any], final: Final) -> bool:
         """Store the terminal event with the final columns (once; never interrupted by a late

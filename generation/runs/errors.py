@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 
 class RunFailed(Exception):
     """A handler's (or step's) own reason to end the run, or a part inside ``ctx.parallel``,
@@ -22,3 +25,15 @@ class PartTimedOut(Exception):
         super().__init__(message)
         self.part = part
         self.message = message
+
+
+class RunPaused(Exception):
+    """Raised by a coroutine-mode handler (``ctx.pause``) to end this stretch of its run
+    without ending the run: every part's text and columns are stored, ``state`` is kept as the
+    run's ``state``, and no process holds the run until ``until`` or until it is woken
+    (``run_wake``); the handler is then called again with that state in ``ctx.run.state``."""
+
+    def __init__(self, until: datetime, state: dict[str, Any]) -> None:
+        super().__init__("paused")
+        self.until = until
+        self.state = state

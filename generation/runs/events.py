@@ -686,3 +686,32 @@ def end_without_executor(
 
 async def publish_event(run_id: object, seq: int, event: str, data: dict[str, Any]) -> None:
     await fanout.publish([event_message(run_id, seq, event, data, "")])
+
+
+def append_while_waiting(
+    run_id: UUID, make: Callable[[], list[tuple[str, dict[str, Any], str]]]
+) -> list[LogItem]:
+    """Append events to a run that no process executes because it waits (paused, or between
+    steps), sync, in the caller's transaction: ``make()`` (called only then, under the run's
+    lock) returns ``(event, data, part)`` items, stored with the next seqs. Nothing when the
+    run is executing or ended (its executor then writes, or nothing may). Publish the items
+    after the commit (``publish_many``)."""
+    now = timezone.now()
+    waiting = Run.objects.filter(
+        pk=run_id, status__in=ACTIVE_STATUSES, wake_at__isnull=False
+    ).exclude(lease_until__gt=now)
+    if not waiting.update(heartbeat_at=now):
+        return []
+    items = make()
+    if not items:
+        return []
+    last = RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0
+    logged = [
+        LogItem(run_id, last + index, event, data, part, "", None, None, None)
+        for index, (event, data, part) in enumerate(items, start=1)
+    ]
+    RunEvent.objects.bulk_create(
+        RunEvent(run_id=run_id, seq=i.seq, event=i.event, part=i.part, data=i.data, created_at=i.at)
+        for i in logged
+    )
+    return logged

@@ -8,6 +8,13 @@ handler with a ``RunContext`` under the kind's time limit (default
 ending with the run. A cancel cancels this task: every part's provider response is closed by
 the cancellation. A run ended elsewhere while it executes (the reaper thought its process
 dead) is abandoned without a second terminal event.
+
+A handler may pause its run (``raise ctx.pause(until, state)``): the parts are stored, the run
+keeps its status with ``wake_at`` (when it continues) and ``state``, its ``step`` counts the
+stretch, and the task ends. The wake-up goes through the step scheduler (a timer inline, a
+Celery countdown, the reaper for one lost with its process); ``execute_run(run_id,
+resume_step=n)`` then claims the paused run (its ``step`` still ``n``, ``wake_at`` still set)
+and calls the handler again.
 """
 
 from __future__ import annotations
@@ -19,25 +26,41 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from generation.providers.base import ProviderError
 from generation.runs import control, executions, fragments
 from generation.runs.context import RunContext
-from generation.runs.errors import PartTimedOut, RunFailed
-from generation.runs.events import EventWriter, Final, RunLog, RunLost, jsonable, writer_for_loop
+from generation.runs.errors import PartTimedOut, RunFailed, RunPaused
+from generation.runs.events import (
+    EventWriter,
+    Final,
+    RunLog,
+    RunLost,
+    jsonable,
+    part_save,
+    writer_for_loop,
+)
 from generation.runs.kinds import DoneInfo, KindSpec, UnknownRunKind, spec_for
-from generation.runs.models import PartStatus, Run, RunPart, RunStatus
+from generation.runs.models import ACTIVE_STATUSES, PartStatus, Run, RunPart, RunStatus
 
 logger = logging.getLogger(__name__)
 
 
-def _claim(run_id: UUID, worker: str) -> tuple[Run, list[RunPart], int] | None:
+def _claim(
+    run_id: UUID, worker: str, resume_step: int | None = None
+) -> tuple[Run, list[RunPart], int] | None:
     now = timezone.now()
-    claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker
-    )
+    if resume_step is None:
+        claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker
+        )
+    else:
+        claimed = Run.objects.filter(
+            pk=run_id, status__in=ACTIVE_STATUSES, step=resume_step, wake_at__isnull=False
+        ).update(wake_at=None, heartbeat_at=now, worker_id=worker)
     if not claimed:
         return None
     run = Run.objects.select_related("project").annotate(last_seq=Max("events__seq")).get(pk=run_id)
@@ -60,13 +83,17 @@ def _slots_of_loop() -> asyncio.Semaphore:
     return semaphore
 
 
-async def execute_run(run_id: UUID | str) -> None:
+async def execute_run(
+    run_id: UUID | str, resume_step: int | None = None
+) -> tuple[int, float] | None:
+    """Execute a queued run, or (``resume_step``) continue a paused one. When it paused: the
+    step to wake it at and the delay, for the launcher to schedule."""
     run_uuid = run_id if isinstance(run_id, UUID) else UUID(str(run_id))
     writer = writer_for_loop()
     async with _slots_of_loop():
-        claimed = await writer.run_sync(_claim, run_uuid, executions.worker_id())
+        claimed = await writer.run_sync(_claim, run_uuid, executions.worker_id(), resume_step)
         if claimed is None:
-            return
+            return None
         run, parts, last_seq = claimed
         task = asyncio.current_task()
         assert task is not None
@@ -74,7 +101,7 @@ async def execute_run(run_id: UUID | str) -> None:
         executions.register(execution)
         await control.subscribe(run.pk)
         try:
-            await _execute(run, parts, last_seq, execution, writer)
+            return await _execute(run, parts, last_seq, execution, writer)
         finally:
             executions.unregister(execution)
             await control.unsubscribe(run.pk)
@@ -86,7 +113,7 @@ async def _execute(
     last_seq: int,
     execution: executions.Execution,
     writer: EventWriter,
-) -> None:
+) -> tuple[int, float] | None:
     spec: KindSpec | None
     unknown = ""
     try:
@@ -100,13 +127,13 @@ async def _execute(
         ctx = RunContext(run, log, fallback, parts)
         message = unknown if spec is None else f"Runs of kind {run.kind!r} execute in steps."
         await _end(ctx, execution, "error", code="unknown_kind", message=message)
-        return
+        return None
     ctx = RunContext(run, log, spec, parts)
     log.render = lambda event, data, part: fragments.render_live_event(ctx, event, data, part)
     if run.cancel_requested:
         execution.cancel_requested = True
         await _end(ctx, execution, "cancelled")
-        return
+        return None
     seconds = spec.run_timeout(settings.AURA_STREAM_TIMEOUT_SECONDS)
     try:
         async with asyncio.timeout(seconds):
@@ -118,11 +145,13 @@ async def _execute(
         if execution.lost or not execution.cancel_requested:
             if not execution.lost:
                 raise
-            return
+            return None
         await _end(ctx, execution, "cancelled")
-        return
+        return None
     except RunLost:
-        return
+        return None
+    except RunPaused as paused:
+        return await _pause(ctx, execution, writer, paused)
     except TimeoutError:
         await _end(
             ctx,
@@ -131,23 +160,71 @@ async def _execute(
             code="timeout",
             message=f"The run took longer than {seconds:g} seconds and was stopped.",
         )
-        return
+        return None
     except PartTimedOut as exc:
         await _end(ctx, execution, "error", code=exc.code, message=exc.message)
-        return
+        return None
     except ProviderError as exc:
         await _end(ctx, execution, "error", code=exc.kind.value, message=str(exc))
-        return
+        return None
     except RunFailed as exc:
         await _end(ctx, execution, "error", code=exc.code, message=exc.message)
-        return
+        return None
     except Exception:
         logger.exception("run %s failed", run.pk)
         await _end(
             ctx, execution, "error", code="internal_error", message="The run failed unexpectedly."
         )
-        return
+        return None
     await _end(ctx, execution, "done", extra=extra)
+    return None
+
+
+def _store_pause(
+    run_id: UUID, step: int, paused: RunPaused, checkpoint_run: dict[str, Any], parts: dict
+) -> bool:
+    with transaction.atomic():
+        updated = Run.objects.filter(
+            pk=run_id, status__in=ACTIVE_STATUSES, step=step, wake_at__isnull=True
+        ).update(
+            **checkpoint_run,
+            wake_at=paused.until,
+            step=step + 1,
+            state=jsonable(paused.state),
+            worker_id="",
+            heartbeat_at=timezone.now(),
+        )
+        if not updated:
+            return False
+        for key, fields in parts.items():
+            part_save(run_id, key, fields)
+    return True
+
+
+def _after_pause(run_id: UUID, spec: KindSpec) -> None:
+    if spec.on_pause is None:
+        return
+    run = Run.objects.select_related("project").get(pk=run_id)
+    try:
+        spec.on_pause(run)
+    except Exception:
+        logger.exception("the %s kind's on_pause failed for run %s", run.kind, run_id)
+
+
+async def _pause(
+    ctx: RunContext, execution: executions.Execution, writer: EventWriter, paused: RunPaused
+) -> tuple[int, float] | None:
+    """Store the pause after every event of this stretch; the wake-up to schedule."""
+    execution.finishing = True
+    checkpoint = ctx.suspend()
+    step = ctx.run.step
+    stored = await writer.run_sync(
+        _store_pause, ctx.run.pk, step, paused, checkpoint.run, checkpoint.parts
+    )
+    if not stored:
+        return None
+    await writer.run_sync(_after_pause, ctx.run.pk, ctx.spec)
+    return step + 1, max(0.0, (paused.until - timezone.now()).total_seconds())
 
 
 async def _no_handler(ctx: RunContext) -> dict[str, Any]:

@@ -150,6 +150,8 @@ class KindSpec:
     counts_against_limits: bool = True
     on_end: Callable[[Run, str], None] | None = None
     on_step: Callable[[StepContext], None] | None = None
+    on_pause: Callable[[Run], None] | None = None
+    """Called (sync, on the writer's thread) once a coroutine-mode run's pause is stored."""
     live: LiveRenderer | None = None
     live_metrics: MetricsRenderer | None = None
     panel_context: Callable[[Any], dict[str, Any]] | None = None

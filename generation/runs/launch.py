@@ -131,7 +131,14 @@ def _spawn(run_id: UUID | str, coroutine: Coroutine[Any, Any, Any], name: str) -
 
 def spawn(run_id: UUID | str) -> asyncio.Task[Any]:
     """Start ``execute_run`` as a task of the running loop, held until it ends."""
-    return _spawn(run_id, execute_run(run_id), f"run-{run_id}")
+    return _spawn(run_id, run_then_wake(run_id), f"run-{run_id}")
+
+
+async def run_then_wake(run_id: UUID | str, resume_step: int | None = None) -> None:
+    """Execute (or continue) a coroutine-mode run; if it paused, schedule its wake-up."""
+    wake = await execute_run(run_id, resume_step)
+    if wake is not None:
+        schedule_step(run_id, *wake)
 
 
 def spawn_step(run_id: UUID | str, step: int) -> asyncio.Task[Any]:
@@ -139,8 +146,24 @@ def spawn_step(run_id: UUID | str, step: int) -> asyncio.Task[Any]:
     return _spawn(run_id, step_then_next(run_id, step), f"run-{run_id}-step-{step}")
 
 
+def _paused_coroutine(run_id: UUID | str) -> bool:
+    from generation.runs.models import Run
+
+    kind = Run.objects.filter(pk=run_id).values_list("kind", flat=True).first()
+    try:
+        return bool(kind) and spec_for(str(kind)).mode == "coroutine"
+    except LookupError:
+        return False
+
+
 async def step_then_next(run_id: UUID | str, step: int) -> None:
-    """Execute one step, then schedule the next one it asks for."""
+    """Execute one step, then schedule the next one it asks for; for a paused coroutine-mode
+    run, its wake-up: the handler continues (``execute_run(..., resume_step=step)``)."""
+    from generation.runs.events import writer_for_loop
+
+    if await writer_for_loop().run_sync(_paused_coroutine, run_id):
+        await run_then_wake(run_id, step)
+        return
     following = await execute_step(run_id, step)
     if following is not None:
         schedule_step(run_id, *following)

@@ -229,6 +229,8 @@ async def run_cancel(user: Any, run_id: object, *, wait: float | None = None) ->
     execution = executions.local_execution(run.pk)
     if execution is not None:
         execution.request_cancel()
+    elif run.wake_at is not None:
+        launch.schedule_step(run.pk, run.step, 0.0)
     elif run.status == RunStatus.QUEUED or _heartbeat_stale(run):
         expect = (RunStatus.QUEUED,) if run.status == RunStatus.QUEUED else ACTIVE_STATUSES
         ended = await db_call(_end_without_executor, run.pk, tuple(expect))
@@ -237,6 +239,17 @@ async def run_cancel(user: Any, run_id: object, *, wait: float | None = None) ->
     else:
         await control.send(run.pk, "cancel")
     return await run_wait_ended(run.pk, conf.cancel_wait_seconds() if wait is None else wait)
+
+
+def run_wake(run_id: UUID) -> bool:
+    """Bring the wake-up of a waiting run forward to now (a paused coroutine-mode run, or a
+    step-mode run between steps); call after the caller's transaction commits. False when the
+    run is not waiting."""
+    run = Run.objects.filter(pk=run_id, status__in=ACTIVE_STATUSES, wake_at__isnull=False).first()
+    if run is None:
+        return False
+    launch.schedule_step(run.pk, run.step, 0.0)
+    return True
 
 
 def _heartbeat_stale(run: Run) -> bool:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from generation.runs.execute import execute_run
 from generation.runs.launch import (
     EXECUTE_RUN_TASK,
     EXECUTE_STEP_TASK,
     execute_in_background,
+    run_then_wake,
     step_then_next,
 )
 
@@ -16,7 +16,7 @@ from generation.runs.launch import (
 @shared_task(name=EXECUTE_RUN_TASK, ignore_result=True, acks_late=True)
 def execute_run_task(run_id: str) -> None:
     """Execute a run on this worker's run loop; returns when the run has ended."""
-    execute_in_background(run_id, lambda: execute_run(run_id))
+    execute_in_background(run_id, lambda: run_then_wake(run_id))
 
 
 @shared_task(name=EXECUTE_STEP_TASK, ignore_result=True, acks_late=True)

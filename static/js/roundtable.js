@@ -102,6 +102,13 @@
     if (button) replay(button);
   });
 
+  // The chair's note form empties once its note is taken.
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const form = event.target instanceof Element ? event.target.closest("form[data-reset-after]") : null;
+    const reply = event.detail && event.detail.xhr ? String(event.detail.xhr.response || "") : "";
+    if (form && event.detail.successful && !reply.includes("message-error")) form.reset();
+  });
+
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", watch);
   else watch();
   document.addEventListener("htmx:afterSettle", watch);
