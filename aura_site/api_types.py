@@ -19,6 +19,7 @@ PathId = Annotated[int, Path(ge=1, le=ID_MAX)]
 Money = Annotated[Decimal, PlainSerializer(lambda value: format(value, "f"), return_type=str)]
 """An amount of USD, written in plain digits ("0.00000000", never "0E-8")."""
 
+
 def enum_schema(values: Sequence[str], *, max_length: int = 40, description: str = "") -> Any:
     """``WithJsonSchema`` of a name the OpenAPI document lists as an enum of ``values`` (a
     provider or a platform). The operation's service still checks the value against what is

@@ -621,7 +621,7 @@ class RerunStarted(Schema):
     run_id: str
     part: str
     parts: list[str]
-    expected_cost: Decimal
+    expected_cost: Money
 
 
 def _rerun(request: HttpRequest, session_id: int, body: RerunIn) -> Any:

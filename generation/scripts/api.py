@@ -250,7 +250,7 @@ class ScriptSummaryOut(Schema):
     status: str
     template: str | None
     provider: str
-    cost: Decimal
+    cost: Money
     current_version: int | None
     last_run_id: UUID | None
     progress: ScriptProgressOut | None
