@@ -9,6 +9,7 @@ class CostsConfig(AppConfig):
     verbose_name = "Costs and provider keys"
 
     def ready(self) -> None:
-        from generation.costs import alerts, credentials  # noqa: F401  (connects the receivers)
+        from generation.costs import alerts, credentials, log_masking  # noqa: F401
 
         alerts.connect()
+        log_masking.install()

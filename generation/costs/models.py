@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from aura_site.money import format_usd
-from generation.costs import crypto
+from generation.costs import crypto, log_masking
 
 
 class Unit(models.TextChoices):
@@ -499,11 +499,14 @@ class ProviderCredential(models.Model):
 
     def set_api_key(self, key: str) -> None:
         key = key.strip()
+        log_masking.remember([key])
         self.api_key_encrypted = crypto.encrypt(key)
         self.key_hint = crypto.mask_secret(key)
 
     def api_key(self) -> str:
-        return crypto.decrypt(self.api_key_encrypted)
+        key = crypto.decrypt(self.api_key_encrypted)
+        log_masking.remember([key])
+        return key
 
     def options(self) -> dict[str, str]:
         """The OPTIONS this row overrides (only fields that are filled in)."""

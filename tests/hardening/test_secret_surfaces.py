@@ -211,7 +211,10 @@ urlpatterns = [path("boom/", _boom), path("", include("aura_site.urls"))]
 
 
 @override_settings(DEBUG=False, ROOT_URLCONF=__name__)
-def test_error_pages_and_api_errors_never_show_a_key_token_or_session_id(team: Any) -> None:
+def test_error_pages_and_api_errors_never_show_a_key_token_or_session_id(
+    team: Any, settings: Any
+) -> None:
+    _providers(settings, openai={**KEYS["openai"], "base_url": "http://127.0.0.1:9/v1"})
     raw_token = token_create(user=team.editor, name="probe")[1]
     client = Client(raise_request_exception=False, enforce_csrf_checks=True)
     client.force_login(team.editor)

@@ -62,20 +62,26 @@ async def start(team: Any, **fields: Any) -> tuple[int, str]:
     return data["id"], data["run_id"]
 
 
-async def until(check: Callable[[], Any]) -> Any:
+async def until(check: Callable[[], Any], within: float = 60.0) -> Any:
     """Wait (on the loop, a little at a time) until ``check()`` holds; its value."""
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await check() if asyncio.iscoroutinefunction(check) else check()
         if value:
             return value
+        assert asyncio.get_running_loop().time() < deadline, f"still not so after {within} s"
         await asyncio.sleep(0.05)
 
 
 async def paused(run_id: str) -> Run:
+    """The run once its pause is stored and the execution that stored it has let go of it."""
+
     async def check() -> Run | None:
         run = await Run.objects.aget(pk=run_id)
         assert run.is_active, (run.status, run.error_message)
-        return run if run.wake_at is not None else None
+        if run.wake_at is None or executions.is_held(run.pk):
+            return None
+        return run
 
     return await until(check)
 
