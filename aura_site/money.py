@@ -45,6 +45,13 @@ def format_usd(value: object) -> str:
     return f"{sign}${text}"
 
 
+def plain(value: object) -> str:
+    """An amount for a machine (events, JSON, CSV): every digit, never in exponent form
+    (``"0.00000000"``, not ``"0E-8"``)."""
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    return format(amount, "f")
+
+
 def format_price(value: object) -> str:
     """A price or an expected cost: ``Free`` when it is zero."""
     text = format_usd(value)

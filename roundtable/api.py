@@ -19,6 +19,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 
 from aura_site.api_errors import correlation_id, errors
 from aura_site.api_types import Id, Money, PathId
+from aura_site.money import plain
 from aura_site.projects.models import Role
 from aura_site.projects.selectors import project_for_user
 from generation.chain.api import ProviderName
@@ -392,7 +393,7 @@ def versions_out(session: Session) -> dict[str, Any]:
                     "created_at": v.created_at,
                     "provider": v.provider,
                     "model": v.model,
-                    "cost": str(v.cost),
+                    "cost": plain(v.cost),
                     "note": v.note,
                     "run_id": str(v.run_id) if v.run_id else None,
                     "text": v.text,

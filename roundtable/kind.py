@@ -11,7 +11,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from aura_site.money import format_usd
+from aura_site.money import format_usd, plain
 from generation.runs.kinds import DoneInfo, KindSpec, PartEvents, PartSpec, register
 from generation.runs.models import Run
 from roundtable.agents import AGENT_BY_KEY, AGENTS
@@ -41,7 +41,7 @@ def _agent_chunk(part: Any, content: str) -> dict[str, Any]:
         "agent": part.key,
         "content": content,
         "tokens": part.output_tokens,
-        "cost": str(part.cost),
+        "cost": plain(part.cost),
     }
 
 
@@ -68,8 +68,8 @@ def run_event_fields(run: Run) -> dict[str, Any]:
         "kind": KIND,
         "session_id": run.input.get("session_id"),
         "agents": [agent.key for agent in AGENTS],
-        "expected_cost": str(run.expected_cost),
-        "cost_ceiling": str(run.cost_ceiling),
+        "expected_cost": plain(run.expected_cost),
+        "cost_ceiling": plain(run.cost_ceiling),
     }
 
 

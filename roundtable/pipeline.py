@@ -28,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from aura_site.money import plain
 from generation.providers.base import ProviderError
 from generation.runs.context import LLMResult, Part, RunContext
 from generation.runs.errors import PartTimedOut, RunFailed
@@ -377,7 +378,12 @@ async def _analyse(table: _Table, key: str, chair: ChairContext) -> str:
         raise
     await part.emit(
         "agent_complete",
-        {"agent": key, "response": result.text, "usage": _usage(result), "cost": str(result.cost)},
+        {
+            "agent": key,
+            "response": result.text,
+            "usage": _usage(result),
+            "cost": plain(result.cost),
+        },
     )
     return result.text
 

@@ -19,6 +19,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 
+from aura_site.money import plain
 from aura_site.projects import live
 from aura_site.projects.models import Activity
 from generation.chain.policy import NoProviderAvailable, provider_choose
@@ -270,7 +271,7 @@ async def _agent(table: _Table, key: str, notes: list[str], answers: list[dict[s
                 "output_tokens": result.usage.output_tokens,
                 "reported": result.usage.reported,
             },
-            "cost": str(result.cost),
+            "cost": plain(result.cost),
         },
     )
 
@@ -388,8 +389,8 @@ def _run_event_fields(run: Run) -> dict[str, Any]:
         "kind": KIND_RERUN,
         "session_id": run.input.get("session_id"),
         "part": run.input.get("part"),
-        "expected_cost": str(run.expected_cost),
-        "cost_ceiling": str(run.cost_ceiling),
+        "expected_cost": plain(run.expected_cost),
+        "cost_ceiling": plain(run.cost_ceiling),
     }
 
 

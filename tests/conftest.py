@@ -11,6 +11,10 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# The suite shares two cores with itself (browser, fake servers, studio processes): a loop
+# running late there says nothing about the studio, so runs are refused for load only in the
+# tests of that refusal (tests/runs/test_load.py), which set their own ceiling.
+os.environ.setdefault("AURA_RUN_MAX_LOOP_LAG_MS", "5000")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from aura_site.money import plain
 from videos.catalogue import VideoModel
 
 FALLBACK_CATEGORIES = ("custom", "free")
@@ -95,7 +96,7 @@ def candidate_of(model: VideoModel, seconds: float) -> Candidate:
         price_unit=model.price_unit,
         price_amount=str(model.price_amount),
         price_known=model.price_known,
-        expected_cost=str(model.cost_for(seconds)),
+        expected_cost=plain(model.cost_for(seconds)),
     )
 
 

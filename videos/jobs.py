@@ -37,6 +37,7 @@ from django.urls import reverse
 
 from aura_site.db import db_sync_to_async
 from aura_site.fetch import FetchRefused, checked_fetch
+from aura_site.money import plain
 from generation.costs.budgets import BudgetExceeded, abudget_reserve
 from generation.costs.models import Unit
 from generation.health.recording import CALL_POLL, CALL_SUBMIT, call_record, secrets_of
@@ -572,7 +573,7 @@ async def _accept(
         "provider_model": candidate["provider_model"],
         "prompt": request.get("prompt", ""),
         "seed": request.get("seed"),
-        "cost": str(cost),
+        "cost": plain(cost),
     }
     part.set(
         status=PartStatus.SUCCEEDED,
@@ -647,8 +648,8 @@ def run_event_fields(run: Run) -> dict[str, Any]:
         "job_id": run.input.get("job_id"),
         "model": run.input.get("model", ""),
         "candidates": [c["name"] for c in candidates],
-        "expected_cost": str(run.expected_cost),
-        "cost_ceiling": str(run.cost_ceiling),
+        "expected_cost": plain(run.expected_cost),
+        "cost_ceiling": plain(run.cost_ceiling),
     }
 
 

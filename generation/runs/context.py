@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.utils import timezone
 
+from aura_site.money import plain
 from generation.chain.fallback import (
     AttemptStarted,
     Ledger,
@@ -411,7 +412,7 @@ class Part:
                     "reported": False,
                 }
                 attempt["usage"] = usage
-                attempt["cost"] = str(call.cost())
+                attempt["cost"] = plain(call.cost())
             if usage is None:
                 continue
             input_tokens += int(usage["input_tokens"])

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from aura_site.money import plain
 from generation.providers.base import ProviderError
 from generation.runs import control, executions, fragments
 from generation.runs.context import RunContext
@@ -261,7 +262,7 @@ async def _end(
         "output_tokens": fields["output_tokens"],
         "reported": fields["usage_reported"],
     }
-    cost = str(fields["cost"])
+    cost = plain(fields["cost"])
     fields.update(finished_at=now, heartbeat_at=now, error_code=code, error_message=message)
     started = run.started_at or now
     first = fields["first_token_at"]
@@ -285,7 +286,7 @@ async def _end(
                 ttft_ms=ttft_ms,
                 tokens_per_second=tps,
                 duration_ms=duration_ms,
-                part_costs={key: str(columns["cost"]) for key, columns in parts.items()},
+                part_costs={key: plain(columns["cost"]) for key, columns in parts.items()},
                 extra=result,
             )
         )

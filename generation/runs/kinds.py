@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from aura_site.money import plain
+
 if TYPE_CHECKING:
     from generation.runs.context import RunContext
     from generation.runs.models import Run
@@ -61,7 +63,7 @@ def default_chunk_data(part: Any, content: str) -> dict[str, Any]:
     return {
         "content": content,
         "tokens": part.output_tokens,
-        "cost": str(part.cost),
+        "cost": plain(part.cost),
         "tokens_per_second": part.tokens_per_second,
         "provider": part.provider,
     }
@@ -122,8 +124,8 @@ def default_run_event_fields(run: Run) -> dict[str, Any]:
         "provider": run.provider,
         "model": run.model,
         "expected_tokens": run.expected_tokens,
-        "expected_cost": str(run.expected_cost),
-        "cost_ceiling": str(run.cost_ceiling),
+        "expected_cost": plain(run.expected_cost),
+        "cost_ceiling": plain(run.cost_ceiling),
     }
 
 

@@ -72,8 +72,12 @@ def max_lag_seconds() -> float:
 
 
 def worst_lag() -> float:
-    """The largest average lag of this process's loops (seconds); readable from any thread."""
-    return max((load.lag for load in list(_loads.values())), default=0.0)
+    """The largest average lag of this process's running loops (seconds; a loop that has
+    stopped keeps its last figure, which no longer says anything); readable from any thread."""
+    return max(
+        (load.lag for loop, load in list(_loads.items()) if loop.is_running()),
+        default=0.0,
+    )
 
 
 def saturated() -> bool:

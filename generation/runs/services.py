@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from aura_site.money import plain
 from aura_site.projects.models import Project, Role
 from generation.runs import conf, control, executions, launch, load
 from generation.runs.db import db_call
@@ -201,7 +202,7 @@ def _end_without_executor(run_id: UUID, expect: tuple[str, ...]) -> Ended | None
                 "output_tokens": run.output_tokens,
                 "reported": run.usage_reported,
             },
-            "cost": str(run.cost),
+            "cost": plain(run.cost),
         }
 
     return end_without_executor(

@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from aura_site.money import plain
 from generation.costs.services import cost_record_create
 from generation.providers.base import ProviderError
 from generation.runs import executions
@@ -426,7 +427,7 @@ def _cancelled_data(ctx: StepContext) -> dict[str, Any]:
             "output_tokens": ctx.run.output_tokens,
             "reported": ctx.run.usage_reported,
         },
-        "cost": str(ctx.cost),
+        "cost": plain(ctx.cost),
     }
 
 
@@ -444,11 +445,11 @@ def _done_data(ctx: StepContext, spec: KindSpec, extra: dict[str, Any]) -> dict[
             "output_tokens": run.output_tokens,
             "reported": run.usage_reported,
         },
-        cost=str(ctx.cost),
+        cost=plain(ctx.cost),
         ttft_ms=None,
         tokens_per_second=0.0,
         duration_ms=int((now - started).total_seconds() * 1000),
-        part_costs={key: str(part.row.cost) for key, part in ctx.parts.items()},
+        part_costs={key: plain(part.row.cost) for key, part in ctx.parts.items()},
         extra=jsonable(extra),
     )
     return spec.done_fields(info)

@@ -202,3 +202,24 @@ async def test_money_is_written_in_plain_digits(team):
     assert script.status_code == 200, script.content
     figures += [script.json()["cost"], script.json()["versions"][0]["cost"]]
     assert all(plain(value) for value in figures), figures
+
+    # The same in the event log a viewer replays (SSE and WebSocket send these payloads).
+    from generation.runs.models import RunEvent
+
+    def money_in(data: object) -> list[str]:
+        found: list[str] = []
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, str) and ("cost" in key or key == "price"):
+                    found.append(value)
+                else:
+                    found += money_in(value)
+        elif isinstance(data, list):
+            for item in data:
+                found += money_in(item)
+        return found
+
+    logged = [money_in(e.data) async for e in RunEvent.objects.filter(run_id=run["id"])]
+    event_figures = [value for figures_of_one in logged for value in figures_of_one]
+    assert event_figures, "the event log carries the run's costs"
+    assert all(plain(value) for value in event_figures), event_figures
