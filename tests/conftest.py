@@ -216,3 +216,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.get_closest_marker("browser") is not None,
         )
     )
+    for item in items:
+        if item.get_closest_marker("services") is not None:
+            # They start, stop and restart the shared PostgreSQL, Redis and RabbitMQ: one
+            # worker runs them one after another.
+            item.add_marker(pytest.mark.xdist_group("services"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Across workers (pytest-xdist), the look for secrets covers the whole suite's logs: each
+    worker hands what it kept to the controller, which fails the session on any leak."""
+    from tests import secrets_watch
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["aura_logs"] = secrets_watch.kept()
+        return
+    if not getattr(session.config, "aura_workers_reported", False):
+        return
+    leaks = secrets_watch.leaks()
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "secrets found in the suite's logs", red=True)
+            for leak in leaks:
+                reporter.write_line(leak)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    from tests import secrets_watch
+
+    for text in getattr(node, "workeroutput", {}).get("aura_logs", []):
+        secrets_watch.add(text)
+    node.config.aura_workers_reported = True

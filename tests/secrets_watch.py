@@ -55,6 +55,10 @@ def add(text: str) -> None:
         _kept.texts.append(text)
 
 
+def kept() -> list[str]:
+    return list(_kept.texts)
+
+
 def records() -> int:
     return len(_kept.texts)
 

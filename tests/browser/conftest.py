@@ -1,8 +1,9 @@
 """Fixtures for browser tests: the real studio in a subprocess and a headless Chromium.
 
-``studio_server(env=None) -> base_url`` starts Daphne on a fresh SQLite database in a temporary
-data folder (production settings, plain HTTP), waits until ``/health`` answers and stops it at
-teardown, printing its log when the test failed. ``browser`` is one Chromium per session;
+``studio_server(env=None) -> base_url`` starts Daphne on a fresh SQLite database (a copy of one
+migrated once per session) in a temporary data folder (production settings, plain HTTP), waits
+until ``/health`` answers and stops it at teardown, printing its log when the test failed.
+``browser`` is one Chromium per session;
 ``new_page()`` opens a page in a fresh context (its own cookies, so two calls are two people);
 ``page_errors(page)`` lists the page's script and console errors.
 """
@@ -10,6 +11,7 @@ teardown, printing its log when the test failed. ``browser`` is one Chromium per
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,8 +87,22 @@ def _failed(request: pytest.FixtureRequest) -> bool:
     return any(report.failed for report in reports.values())
 
 
+@pytest.fixture(scope="session")
+def migrated_database() -> Iterator[Path]:
+    """A SQLite database migrated once for the session; each studio starts on a copy of it
+    (the migrations read nothing of a studio's environment but the user model)."""
+    with tempfile.TemporaryDirectory(prefix="aura-migrated-") as temp:
+        data_dir = Path(temp)
+        env = {k: v for k, v in os.environ.items() if k not in _INHERITED_OUT}
+        env.update({"DATABASE_URL": f"sqlite:///{data_dir / 'db.sqlite3'}", "AURA_DATA_DIR": temp})
+        manage(env, "migrate", "--noinput", "-v", "0")
+        yield data_dir / "db.sqlite3"
+
+
 @pytest.fixture
-def studio_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
+def studio_server(
+    request: pytest.FixtureRequest, migrated_database: Path
+) -> Iterator[Callable[..., str]]:
     """Factory: ``studio_server(env=None)`` starts a studio and returns its base URL."""
     started: list[StudioProcess] = []
     temp_dirs: list[tempfile.TemporaryDirectory[str]] = []
@@ -111,7 +127,10 @@ def studio_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]
         (data_dir / "static").mkdir(exist_ok=True)
         server = StudioProcess(data_dir, child_env)
         started.append(server)
-        server.migrate()
+        if child_env["DATABASE_URL"] == f"sqlite:///{data_dir / 'db.sqlite3'}":
+            shutil.copyfile(migrated_database, data_dir / "db.sqlite3")
+        else:
+            server.migrate()
         return server.start()
 
     yield start
@@ -126,8 +145,11 @@ def studio_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]
 
 @pytest.fixture(scope="session")
 def playwright_instance() -> Iterator[Playwright]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait for the page; on a shared two-core machine a studio process can take a
+    # while to stream, so they wait up to 15 s (a test that waits for more says so).
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         yield playwright
 

@@ -100,7 +100,9 @@ def test_a_teammates_script_appears_moves_and_ends(
     shoot(ben_project, "project-page-live")
 
     expect(status).not_to_contain_text(f"Writing, {found.group(1)} %")
-    expect(status).to_have_attribute("data-status", re.compile("^(ready|needs_review)$"))
+    expect(status).to_have_attribute(
+        "data-status", re.compile("^(ready|needs_review)$"), timeout=60_000
+    )
     expect(status).not_to_contain_text("Writing")
     expect(on_project.locator("[data-testid=script-status]")).to_have_attribute(
         "data-status", re.compile("^(ready|needs_review)$")
