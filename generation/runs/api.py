@@ -89,6 +89,8 @@ class RunAttemptOut(Schema):
     cost: str = "0"
     finish_reason: str = ""
     streaming: bool = True
+    price_assumed: bool = False
+    """The model has no price of its own: its cost is at the provider's default price."""
 
 
 class RunOut(Schema):
