@@ -74,18 +74,22 @@ def route_notice(
 
     codes: list[str] = []
     sentences: list[str] = []
+    template = provider == RULEBASED and requested != RULEBASED
+    what = (
+        "this is template output from RuleBased (offline), not a language model's writing"
+        if template
+        else f"{label(provider)} wrote this"
+    )
     if requested != AUTO and provider and provider != requested:
         codes.append("provider_changed")
         sentences.append(
             f"You chose {label(requested)}, but {label(requested)} "
-            f"{_why(attempts, requested)}, so {label(provider)} wrote this."
+            f"{_why(attempts, requested)}, so {what}."
         )
-    if provider == RULEBASED and requested != RULEBASED:
+    elif template:
+        sentences.append(f"No language model answered, so {what}.")
+    if template:
         codes.append("template_output")
-        sentences.append(
-            "No language model answered: this is template output from RuleBased (offline), "
-            "not a model's writing."
-        )
     if expected_cost >= 0 and cost > expected_cost * (1 + COST_TOLERANCE) + COST_SLACK:
         codes.append("cost_above_expected")
         sentences.append(

@@ -108,7 +108,7 @@ class ScriptForm(forms.Form):
         max_digits=12,
         decimal_places=6,
         label="Cost ceiling for fallbacks (USD)",
-        help_text="Optional: a fallback that may cost more is skipped rather than overspend.",
+        help_text="A fallback that may cost more is skipped rather than overspend.",
         widget=forms.NumberInput(attrs={"step": "any", "placeholder": "none", "min": "0"}),
         error_messages={
             "min_value": "The cost ceiling cannot be negative.",

@@ -210,7 +210,8 @@ def _script_context(
         run_context = run_panel_context(script.last_run_id, membership)
     unfinished = [v for v in versions if not v.complete]
     notice = None
-    if version is not None and version.run_id and run_context is None:
+    if version is not None and version.run_id and run_context is None and not request.htmx:
+        # An htmx refresh comes after the run ends on a page whose run panel says it already.
         notice = selectors.run_notice(script, version.run_id)
     return {
         "route_notice": notice,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from aura_site.money import format_usd
 from generation.costs.models import Budget, CostRecord
 from generation.costs.services import cost_record_create
 from generation.runs.models import Run
@@ -153,8 +154,9 @@ async def test_a_chosen_provider_over_budget_lands_elsewhere_and_done_says_so(
     notice = done["notice"]
     assert notice["code"] == "provider_changed"
     assert notice["codes"] == ["provider_changed", "template_output"]
-    assert notice["message"].startswith(
-        "You chose OpenAI, but OpenAI was over a spending budget, so RuleBased"
+    assert notice["message"] == (
+        "You chose OpenAI, but OpenAI was over a spending budget, so this is template output "
+        "from RuleBased (offline), not a language model's writing."
     )
 
     def pages() -> tuple[str, str]:
@@ -283,7 +285,7 @@ def test_the_form_greys_out_a_provider_that_is_not_set_up(
     gemini = html[html.index('data-testid="provider-gemini"') :]
     gemini = gemini[: gemini.index("</details>")]
     assert 'value="gemini" disabled' in gemini
-    assert "Ask staff to add a key." in gemini
+    assert "Ask staff to add a key" in gemini
     assert "/admin/" not in gemini, "only staff see where a provider is set up"
 
     response = editor.post(url, {"topic": TOPIC, "duration_seconds": "60", "provider": "gemini"})
@@ -295,3 +297,18 @@ def test_the_form_greys_out_a_provider_that_is_not_set_up(
     staff = client_for(admin_user).get(url).content.decode()
     gemini = staff[staff.index('data-testid="provider-gemini"') :]
     assert 'href="/admin/costs/providercredential/add/?provider=gemini"' in gemini
+
+
+@pytest.mark.usefixtures("server_loop")
+async def test_a_run_that_costs_more_than_expected_says_so(
+    fakes: SimpleNamespace, team: Any
+) -> None:
+    fakes.openai.push(openai_stream(PIECES, usage=(9, 20_000)))
+    run, events = await finished(team, provider="openai")
+    assert run["provider"] == "openai"
+    notice = only(events, "done")[0]["notice"]
+    assert notice["codes"] == ["cost_above_expected"]
+    assert notice["message"] == (
+        "It cost $0.012, more than the "
+        f"{format_usd(Decimal(run['expected_cost']))} expected before Start."
+    )
