@@ -284,20 +284,26 @@ def call_expected_cost(
 
 
 def chain_ceiling(
-    chain: list[str], model: str, input_tokens: int, max_output_tokens: int
+    chain: list[str],
+    model: str,
+    input_tokens: int,
+    max_output_tokens: int,
+    *,
+    max_cost: Decimal | None = None,
 ) -> Decimal:
     """The most one call on ``chain`` may cost: every provider of the chain tried in turn,
     each producing all ``max_output_tokens`` (``model`` on the first, each one's default on
-    the fallbacks)."""
-    return sum(
-        (
-            call_expected_cost(
-                alias, model if position == 0 else "", input_tokens, max_output_tokens
-            )
-            for position, alias in enumerate(chain)
-        ),
-        Decimal(0),
-    )
+    the fallbacks). With ``max_cost`` (a cost ceiling for fallbacks), a fallback that may cost
+    more is skipped, so it adds nothing."""
+    total = Decimal(0)
+    for position, alias in enumerate(chain):
+        bound = call_expected_cost(
+            alias, model if position == 0 else "", input_tokens, max_output_tokens
+        )
+        if position > 0 and max_cost is not None and bound > max_cost:
+            continue
+        total += bound
+    return total
 
 
 def _priced_bound(

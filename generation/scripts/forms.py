@@ -218,7 +218,8 @@ PRIORITY_CHOICES = [(p, PRIORITY_LABELS[p]) for p in PRIORITIES]
 
 
 class ProviderChoiceForm(forms.Form):
-    """Regenerate or continue: which provider and model."""
+    """Regenerate or continue: which provider and model (only providers that are set up can
+    be chosen)."""
 
     provider = forms.ChoiceField(choices=[(AUTO, "Auto (recommended)")], initial=AUTO)
     model = forms.CharField(required=False, max_length=120)
@@ -228,7 +229,7 @@ class ProviderChoiceForm(forms.Form):
         field = self.fields["provider"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [(AUTO, "Auto (recommended)")] + [
-            (info.name, info.label) for info in providers or []
+            (info.name, info.label) for info in providers or [] if info.configured
         ]
 
 

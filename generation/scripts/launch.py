@@ -32,7 +32,12 @@ from generation.scripts.constants import SCRIPT_KIND
 from generation.scripts.guidance import Guidance, script_guidance
 from generation.scripts.models import Persona, Script, ScriptTemplate
 from generation.scripts.prompt import brief_build, request_build
-from generation.scripts.services import script_input_clean, script_mark_started, script_run_input
+from generation.scripts.services import (
+    cost_ceiling_of,
+    script_input_clean,
+    script_mark_started,
+    script_run_input,
+)
 from generation.scripts.textutils import count_words
 
 TOKENS_PER_WORD = 4 / 3
@@ -100,10 +105,12 @@ def script_estimate(
     *,
     words: int | None = None,
     mode: str = "draft",
+    max_cost: Decimal | None = None,
 ) -> ScriptEstimate:
     """The expected tokens and cost of a run of ``brief`` on the provider ``provider``'s chain
-    starts on, and the most its chain may spend. Raises ``NoProviderAvailable`` (and
-    ``ProviderNotConfigured`` for a provider chosen by name that is not set up)."""
+    starts on, and the most its chain may spend (its fallbacks over ``max_cost`` skipped).
+    Raises ``NoProviderAvailable`` (and ``ProviderNotConfigured`` for a provider chosen by
+    name that is not set up)."""
     request = request_build(brief, mode=mode)  # type: ignore[arg-type]
     words = int(brief.get("word_budget") or 150) if words is None else words
     tokens = expected_output_tokens(words)
@@ -115,7 +122,11 @@ def script_estimate(
         output_tokens=tokens,
         cost=expected_cost(choice.provider, choice.model, prompt=prompt, output_tokens=tokens),
         ceiling=chain_ceiling(
-            list(choice.chain), choice.model, prompt_estimate(request), request.max_tokens
+            list(choice.chain),
+            choice.model,
+            prompt_estimate(request),
+            request.max_tokens,
+            max_cost=max_cost,
         ),
     )
 
@@ -188,7 +199,9 @@ def guidance_for(
     estimate: ScriptEstimate | None = None
     if brief is not None:
         try:
-            estimate = script_estimate(brief, choice, model)
+            estimate = script_estimate(
+                brief, choice, model, max_cost=cost_ceiling_of(data.get("max_cost_usd"))
+            )
         except NoProviderAvailable:
             estimate = None
     alias = estimate.choice.provider if estimate else ("" if choice == "auto" else choice)
@@ -226,11 +239,14 @@ def script_draft(
     words: int | None = None,
     mode: str = "draft",
     correlation_id: str = "",
+    max_cost: Decimal | None = None,
 ) -> RunDraft:
     """A ``script`` run for a brief, on the provider ``provider``'s chain starts on, with its
     expected length and cost (raises ``GenerationRefused`` for a provider that cannot serve)."""
     try:
-        estimate = script_estimate(brief, provider, model, words=words, mode=mode)
+        estimate = script_estimate(
+            brief, provider, model, words=words, mode=mode, max_cost=max_cost
+        )
     except NoProviderAvailable as exc:
         raise GenerationRefused("provider", str(exc), exc.code) from None
     choice = estimate.choice
@@ -282,6 +298,7 @@ def script_generate(
         model=model,
         words=words,
         mode="continue" if continue_version is not None else "draft",
+        max_cost=max_cost_usd,
     )
     try:
         run = run_create(draft)
@@ -332,6 +349,7 @@ def script_run_prepare(user: Any, data: dict[str, Any], *, correlation_id: str =
         provider=stored["provider"],
         model=str(stored.get("model") or ""),
         correlation_id=correlation_id,
+        max_cost=cost_ceiling_of(stored.get("max_cost_usd")),
     )
 
 

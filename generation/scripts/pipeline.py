@@ -25,6 +25,7 @@ from generation.scripts.models import Script, ScriptVersion, VersionSource
 from generation.scripts.prompt import request_build
 from generation.scripts.services import (
     RunOutput,
+    cost_ceiling_of,
     script_brief_refresh,
     script_create,
     script_input_clean,
@@ -86,17 +87,8 @@ def _prepare(run: Run) -> _Job:
         model=str(data.get("model") or "") or None,
         continue_from=continue_from,
         user=user,
-        max_cost=_ceiling(data.get("max_cost_usd")),
+        max_cost=cost_ceiling_of(data.get("max_cost_usd")),
     )
-
-
-def _ceiling(value: Any) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        return Decimal(str(value))
-    except ArithmeticError:
-        return None
 
 
 def _output(run: Run, result: LLMResult) -> RunOutput:

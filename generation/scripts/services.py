@@ -171,6 +171,18 @@ def script_brief_refresh(script: Script) -> dict[str, Any]:
     return brief
 
 
+def cost_ceiling_of(value: Any) -> Decimal | None:
+    """A cost ceiling as typed or stored (digits), or None when there is none or it is not a
+    non-negative amount."""
+    if value in (None, ""):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
+
+
 def script_run_input(
     script: Script,
     *,

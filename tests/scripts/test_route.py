@@ -312,3 +312,17 @@ async def test_a_run_that_costs_more_than_expected_says_so(
         "It cost $0.012, more than the "
         f"{format_usd(Decimal(run['expected_cost']))} expected before Start."
     )
+
+
+@pytest.mark.usefixtures("server_loop")
+async def test_the_quote_leaves_out_the_fallbacks_over_the_ceiling(
+    fakes: SimpleNamespace, team: Any
+) -> None:
+    client = await api_for(team.editor)
+    body = {"project": team.project.pk, "topic": TOPIC, "provider": "auto"}
+    every = (await client.post("/api/v1/scripts/quote", body)).json()
+    capped = (await client.post("/api/v1/scripts/quote", {**body, "max_cost_usd": 0.0005})).json()
+    assert capped["expected_cost"] == every["expected_cost"]
+    assert Decimal(capped["cost_ceiling"]) < Decimal(every["cost_ceiling"])
+    refused = await client.post("/api/v1/scripts/quote", {**body, "max_cost_usd": -1})
+    assert refused.status_code == 400
