@@ -18,6 +18,8 @@ from django.test import Client
 from aura_site.money import format_usd
 from generation.costs.models import Budget, CostRecord
 from generation.costs.services import cost_record_create
+from generation.runs.fragments import render_stored_event
+from generation.runs.kinds import spec_for
 from generation.runs.models import Run
 from generation.scripts.offline import script_writer
 from generation.scripts.prompt import brief_build, request_build
@@ -231,6 +233,15 @@ async def test_a_rate_limit_retry_is_an_event_and_shows_in_the_panel(
     html = await asyncio.to_thread(page)
     assert 'data-testid="run-retry"' in html
     assert "OpenAI rate-limited, retrying in 1 s" in html
+
+    def live_fragment() -> tuple[str, str]:
+        stored = Run.objects.get(pk=run["id"])
+        spec = spec_for("script")
+        return stored.dom_id, render_stored_event(stored, spec, "provider_retry", retry, "main")
+
+    run_dom_id, fragment = await asyncio.to_thread(live_fragment)
+    assert f'<ul id="{run_dom_id}-switches" hx-swap-oob="beforeend">' in fragment
+    assert "OpenAI rate-limited, retrying in 1 s" in fragment
 
 
 @pytest.mark.usefixtures("server_loop")
