@@ -17,6 +17,17 @@ has yielded any text. Once text was yielded, a failure is raised as the attempt'
 quota and bad-request errors are not retried. A provider whose circuit is open is skipped.
 When every provider fails, ``ProviderError(UNAVAILABLE)`` lists each attempt.
 
+Cost ceiling: with ``max_cost``, a fallback (any provider after the first) whose expected cost
+(its prompt and every output token it may write, at its price) is above the ceiling is skipped
+before any request is made (outcome ``skipped``, kind ``cost_ceiling``: "over your cost
+ceiling"), so a chain stops rather than overspend.
+
+Switches: ``ProviderSwitch.skipped`` names every provider passed over since the previous attempt
+that ran, in chain order, each with a short code and reason: skipped attempts (``budget``,
+``cost_ceiling``, ``circuit_open``), failed ones (their error kind) and the providers the policy
+left out because they are not set up (``passed_over``, ``not_configured``). Before a retry the
+stream yields ``Retrying`` (the provider, why, and the wait), so a viewer sees a rate limit live.
+
 Budgets: with a ``Ledger``, each attempt is first checked against the spending budgets that
 cover its user, project and provider (``generation.costs.budgets``), with the most it can
 cost (estimated input tokens, all of ``max_tokens``). An attempt that would go over a budget
@@ -51,8 +62,16 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+from aura_site.db import db_sync_to_async
 from generation.chain.circuit import CircuitBreaker
-from generation.costs.budgets import BudgetExceeded, abudget_reserve_call, ahold_release
+from generation.chain.policy import PassedOver
+from generation.costs.budgets import (
+    BudgetExceeded,
+    abudget_reserve_call,
+    ahold_release,
+    call_expected_cost,
+    usd,
+)
 from generation.costs.services import acost_record_create, aprice_for, cost_from_quote
 from generation.costs.tokens import estimate_tokens
 from generation.health.recording import CALL_GENERATE, acall_record, secrets_of
@@ -163,10 +182,76 @@ class AttemptStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class Skip:
+    """A provider passed over on the way to the next attempt: ``code`` is short and stable
+    (``budget``, ``cost_ceiling``, ``circuit_open``, ``not_configured``, or the error kind of a
+    failed attempt), ``reason`` the sentence behind it."""
+
+    provider: str
+    code: str
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return SKIP_LABELS.get(self.code, self.code.replace("_", " "))
+
+    def as_dict(self) -> dict[str, str]:
+        return {"provider": self.provider, "code": self.code, "reason": self.reason}
+
+
+SKIP_LABELS = {
+    "budget": "budget",
+    "cost_ceiling": "over your cost ceiling",
+    "circuit_open": "circuit open",
+    "not_configured": "not configured",
+    ErrorKind.RATE_LIMIT.value: "rate-limited",
+    ErrorKind.AUTH.value: "key refused",
+    ErrorKind.OVERLOADED.value: "overloaded",
+    ErrorKind.BAD_REQUEST.value: "request refused",
+    ErrorKind.CONTENT_FILTER.value: "content filter",
+    ErrorKind.TIMEOUT.value: "timed out",
+    ErrorKind.NETWORK.value: "unreachable",
+    ErrorKind.UNAVAILABLE.value: "unavailable",
+    ErrorKind.TRUNCATED.value: "stream cut",
+}
+
+
+def route_summary(skipped: Sequence[Skip], to_provider: str) -> str:
+    """``openai, anthropic: budget; azure: not configured → ollama``: consecutive providers
+    passed over for the same reason named together, then where the chain landed."""
+    groups: list[tuple[str, list[str]]] = []
+    for skip in skipped:
+        if groups and groups[-1][0] == skip.label:
+            groups[-1][1].append(skip.provider)
+        else:
+            groups.append((skip.label, [skip.provider]))
+    named = "; ".join(f"{', '.join(providers)}: {label}" for label, providers in groups)
+    return f"{named} → {to_provider}" if named else to_provider
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSwitch:
     from_provider: str
     to_provider: str
     reason: str
+    skipped: tuple[Skip, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        return route_summary(self.skipped, self.to_provider)
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """The provider answered with a retryable error before any text; the chain waits
+    ``delay`` seconds and asks it again (retry number ``retry``)."""
+
+    provider: str
+    label: str
+    kind: str
+    message: str
+    delay: float
+    retry: int
 
 
 @dataclass(slots=True)
@@ -189,6 +274,8 @@ class Attempt:
     streaming: bool = True
     hold_id: int | None = None
     """The budget hold placed before the call, settled by its cost record."""
+    price_assumed: bool = False
+    """The model has no price of its own: its cost is at the provider's default price."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (money as a string)."""
@@ -213,6 +300,7 @@ class Attempt:
             "cost": format(self.cost, "f"),
             "finish_reason": self.finish_reason,
             "streaming": self.streaming,
+            "price_assumed": self.price_assumed,
         }
 
 
@@ -226,7 +314,7 @@ class FallbackResult:
     attempts: tuple[Attempt, ...]
 
 
-FallbackEvent = AttemptStarted | ProviderSwitch | TextDelta | Finish
+FallbackEvent = AttemptStarted | ProviderSwitch | Retrying | TextDelta | Finish
 ProviderLookup = Callable[[str], Awaitable[LLMProvider]]
 
 
@@ -234,9 +322,13 @@ async def _registry_lookup(alias: str) -> LLMProvider:
     return await aget_provider(alias)
 
 
-async def _price_cost(provider: str, model: str, usage: Usage) -> Decimal:
+async def _price_cost(provider: str, model: str, usage: Usage) -> tuple[Decimal, bool]:
+    """What ``usage`` cost at the price in effect, and whether that price was assumed."""
     quote = await aprice_for(provider, model)
-    return cost_from_quote(quote, usage.input_tokens, usage.output_tokens)
+    return cost_from_quote(quote, usage.input_tokens, usage.output_tokens), quote.assumed
+
+
+_acall_expected_cost = db_sync_to_async(call_expected_cost)
 
 
 class FallbackStream:
@@ -254,10 +346,14 @@ class FallbackStream:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         streaming: bool = True,
         first_attempt: int = 1,
+        max_cost: Decimal | None = None,
+        passed_over: Sequence[PassedOver] = (),
     ) -> None:
         if not chain:
             raise ValueError("the provider chain is empty")
         self.first_attempt = max(1, first_attempt)
+        self.max_cost = max_cost
+        self.passed_over = tuple(passed_over)
         self.chain = list(chain)
         self.request = request
         self.ledger = ledger
@@ -307,12 +403,25 @@ class FallbackStream:
     async def _run(self) -> AsyncGenerator[FallbackEvent]:
         reasons: list[str] = []
         left: tuple[str, str] | None = None
+        skipped: list[Skip] = []
+        waiting = list(self.passed_over)
+
+        def pass_over(before: str) -> None:
+            for entry in [entry for entry in waiting if entry.before == before]:
+                waiting.remove(entry)
+                skipped.append(Skip(entry.provider, entry.code, entry.reason))
+
+        def skip(attempt: Attempt, code: str) -> None:
+            self.attempts.append(attempt)
+            skipped.append(Skip(attempt.provider, code, attempt.message))
+
         for position, alias in enumerate(self.chain):
+            pass_over(alias)
             try:
                 provider = await self._provider(alias)
             except Exception as exc:
                 attempt = Attempt(self._next_number(), alias, "", "failed", "bad_request", str(exc))
-                self.attempts.append(attempt)
+                skip(attempt, ErrorKind.BAD_REQUEST.value)
                 reasons.append(f"{alias}: {exc}")
                 left = (alias, str(exc))
                 continue
@@ -321,12 +430,28 @@ class FallbackStream:
                 request = dataclasses.replace(request, model="")
             model = request.model or provider.default_model
             attempt = Attempt(self._next_number(), alias, model, streaming=self.streaming)
+            if position > 0 and self.max_cost is not None:
+                bound = await _acall_expected_cost(
+                    alias, model, prompt_estimate(request), request.max_tokens
+                )
+                if bound > self.max_cost:
+                    attempt.outcome = "skipped"
+                    attempt.error_kind = "cost_ceiling"
+                    attempt.message = (
+                        f"over your cost ceiling: it may cost up to {usd(bound)} USD and the "
+                        f"ceiling is {usd(self.max_cost)} USD"
+                    )
+                    skip(attempt, "cost_ceiling")
+                    reasons.append(f"{alias}: {attempt.message}")
+                    left = (alias, attempt.message)
+                    continue
             attempt.hold_id, refused = await self._hold(alias, model, request, attempt.number)
             if refused is not None:
                 attempt.outcome = "skipped"
                 attempt.error_kind = refused.kind.value
                 attempt.message = short(refused.message, 500)
-                self.attempts.append(attempt)
+                quota = refused.kind == ErrorKind.QUOTA
+                skip(attempt, "budget" if quota else refused.kind.value)
                 reason = f"{refused.kind.value}: {refused.message}"
                 reasons.append(f"{alias}: {reason}")
                 left = (alias, reason)
@@ -337,13 +462,14 @@ class FallbackStream:
                 attempt.outcome = "skipped"
                 attempt.error_kind = ErrorKind.UNAVAILABLE.value
                 attempt.message = "skipped: it failed repeatedly (circuit open)"
-                self.attempts.append(attempt)
+                skip(attempt, "circuit_open")
                 reasons.append(f"{alias}: {attempt.message}")
                 left = (alias, attempt.message)
                 continue
             self.attempts.append(attempt)
             if left is not None:
-                yield ProviderSwitch(left[0], alias, left[1])
+                yield ProviderSwitch(left[0], alias, left[1], tuple(skipped))
+            skipped.clear()
             yield AttemptStarted(alias, model, attempt.number)
             error = None
             async with contextlib.aclosing(self._attempt(provider, request, attempt)) as events:
@@ -355,8 +481,10 @@ class FallbackStream:
             if error is None:
                 return
             reason = f"{error.kind.value}: {error.message}"
+            skipped.append(Skip(alias, error.kind.value, short(error.message, 500)))
             reasons.append(f"{alias}: {reason}")
             left = (alias, reason)
+        reasons.extend(f"{entry.provider}: {entry.reason}" for entry in waiting)
         raise chain_exhausted(
             reasons,
             over_budget=bool(self.attempts)
@@ -376,7 +504,7 @@ class FallbackStream:
 
     async def _attempt(
         self, provider: LLMProvider, request: CompletionRequest, attempt: Attempt
-    ) -> AsyncGenerator[TextDelta | Finish | ProviderError]:
+    ) -> AsyncGenerator[TextDelta | Finish | Retrying | ProviderError]:
         """Yields the attempt's events; a ProviderError *yielded* means: move on."""
         alias = provider.alias
         began = time.monotonic()
@@ -424,6 +552,14 @@ class FallbackStream:
                     delay = self.retry.delay(attempt.retries, exc.retry_after)
                     attempt.retries += 1
                     logger.info("%s: %s; retry %d in %.2fs", alias, exc, attempt.retries, delay)
+                    yield Retrying(
+                        alias,
+                        provider.label or alias,
+                        exc.kind.value,
+                        short(exc.message, 300),
+                        delay,
+                        attempt.retries,
+                    )
                     await self._sleep(delay)
                     continue
                 await self._ended(attempt, "failed", exc, meter, chars, began)
@@ -487,7 +623,9 @@ class FallbackStream:
         attempt.finish_reason = finish.finish_reason
         if finish.model:
             attempt.model = finish.model
-        attempt.cost = await _price_cost(attempt.provider, attempt.model, finish.usage)
+        attempt.cost, attempt.price_assumed = await _price_cost(
+            attempt.provider, attempt.model, finish.usage
+        )
         await self._record(attempt)
         self.result = FallbackResult(
             provider=attempt.provider,
@@ -514,7 +652,9 @@ class FallbackStream:
             attempt.message = short(error.message, 500)
         attempt.usage = partial_usage(self.request, meter, chars)
         with contextlib.suppress(Exception):
-            attempt.cost = await _price_cost(attempt.provider, attempt.model, attempt.usage)
+            attempt.cost, attempt.price_assumed = await _price_cost(
+                attempt.provider, attempt.model, attempt.usage
+            )
         await self._record(attempt)
 
     async def _record(self, attempt: Attempt) -> None:
@@ -538,6 +678,7 @@ class FallbackStream:
                 error_kind=attempt.error_kind,
                 hold_id=hold,
                 correlation_id=self.ledger.correlation_id,
+                price_assumed=attempt.price_assumed,
             )
         except Exception:
             logger.exception("could not write the cost record of %s", attempt.provider)
@@ -576,12 +717,16 @@ def stream_with_fallback(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     streaming: bool = True,
     first_attempt: int = 1,
+    max_cost: Decimal | None = None,
+    passed_over: Sequence[PassedOver] = (),
 ) -> FallbackStream:
     """Stream ``request`` from the first provider of ``chain`` that answers.
 
     ``providers`` maps aliases to ready adapters (otherwise the registry builds them);
     ``sleep`` is the backoff wait (tests pass a recorder); ``first_attempt`` is the number of
-    the first attempt (a later call of the same part continues its count)."""
+    the first attempt (a later call of the same part continues its count); ``max_cost`` is the
+    cost ceiling for fallbacks; ``passed_over`` the providers the policy left out of ``chain``
+    (named on the switch that passes them)."""
     return FallbackStream(
         chain,
         request,
@@ -592,6 +737,8 @@ def stream_with_fallback(
         sleep=sleep,
         streaming=streaming,
         first_attempt=first_attempt,
+        max_cost=max_cost,
+        passed_over=passed_over,
     )
 
 
@@ -604,7 +751,10 @@ __all__ = [
     "Ledger",
     "ProviderSwitch",
     "RetryPolicy",
+    "Retrying",
+    "Skip",
     "estimate_tokens",
     "partial_usage",
+    "route_summary",
     "stream_with_fallback",
 ]

@@ -2,8 +2,12 @@
 
 ``resolve_chain("auto")`` is ``AURA_AUTO_CHAIN``'s configured providers, then RuleBased;
 ``resolve_chain(alias)`` is that provider, then Ollama if configured, then RuleBased, which
-always answers. ``provider_infos()`` lists every provider with its price and health (an
-adapter's own cheap check, and whether its circuit is open).
+always answers. ``chain_plan`` is the same chain with the providers it left out because they
+are not set up (``PassedOver``), so a switch can name them. ``provider_choose(...,
+require_configured=True)`` refuses a chosen provider that is not set up
+(``ProviderNotConfigured``) instead of starting on its fallbacks. ``provider_infos()`` lists
+every provider with its price and health (an adapter's own cheap check, and whether its
+circuit is open).
 """
 
 from __future__ import annotations
@@ -30,10 +34,15 @@ from generation.providers.registry import (
 )
 
 __all__ = [
+    "ChainPlan",
     "NoProviderAvailable",
+    "PassedOver",
     "ProviderChoice",
+    "ProviderNotConfigured",
+    "achain_plan",
     "aprovider_choose",
     "aresolve_chain",
+    "chain_plan",
     "provider_choose",
     "provider_healthy",
     "provider_infos",
@@ -43,7 +52,27 @@ __all__ = [
 ]
 
 
-def _chain(choice: str, providers: Sequence[LLMProvider]) -> list[str]:
+NOT_CONFIGURED = "not_configured"
+
+
+@dataclass(frozen=True, slots=True)
+class PassedOver:
+    """A provider a chain leaves out before trying anything: ``before`` is the alias of the
+    chain it would have come before ("" after the last)."""
+
+    provider: str
+    code: str
+    reason: str
+    before: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainPlan:
+    chain: tuple[str, ...]
+    passed_over: tuple[PassedOver, ...] = ()
+
+
+def _plan(choice: str, providers: Sequence[LLMProvider]) -> ChainPlan:
     choice = (choice or AUTO).strip().lower()
     by_alias = {provider.alias: provider for provider in providers}
 
@@ -51,24 +80,48 @@ def _chain(choice: str, providers: Sequence[LLMProvider]) -> list[str]:
         provider = by_alias.get(alias)
         return provider is not None and provider.is_configured()
 
+    order: list[str] = []
     if choice == AUTO:
-        chain: list[str] = []
         for alias in settings.AURA_AUTO_CHAIN:
-            if alias == RULEBASED or alias in chain:
+            if alias == RULEBASED or alias in order:
                 continue
             if alias not in by_alias:
                 raise UnknownProvider(alias)
-            if configured(alias):
-                chain.append(alias)
+            order.append(alias)
     else:
         if choice not in by_alias:
             raise UnknownProvider(choice)
-        chain = [choice]
-        if choice not in (OLLAMA, RULEBASED) and configured(OLLAMA):
-            chain.append(OLLAMA)
-    if RULEBASED in by_alias and RULEBASED not in chain:
-        chain.append(RULEBASED)
-    return chain
+        order = [choice]
+        if choice not in (OLLAMA, RULEBASED):
+            order.append(OLLAMA)
+    if RULEBASED in by_alias and RULEBASED not in order:
+        order.append(RULEBASED)
+    chain = [
+        alias
+        for position, alias in enumerate(order)
+        if configured(alias) or (position == 0 and choice != AUTO) or alias == RULEBASED
+    ]
+    passed_over = []
+    for position, alias in enumerate(order):
+        if alias in chain:
+            continue
+        before = next((later for later in order[position + 1 :] if later in chain), "")
+        label = by_alias[alias].label or alias
+        passed_over.append(PassedOver(alias, NOT_CONFIGURED, f"{label} is not set up", before))
+    return ChainPlan(tuple(chain), tuple(passed_over))
+
+
+def _chain(choice: str, providers: Sequence[LLMProvider]) -> list[str]:
+    return list(_plan(choice, providers).chain)
+
+
+def chain_plan(choice: str) -> ChainPlan:
+    """The chain of ``choice`` and the providers it leaves out because they are not set up."""
+    return _plan(choice, all_providers())
+
+
+async def achain_plan(choice: str) -> ChainPlan:
+    return _plan(choice, await aall_providers())
 
 
 def resolve_chain(choice: str) -> list[str]:
@@ -83,6 +136,23 @@ async def aresolve_chain(choice: str) -> list[str]:
 class NoProviderAvailable(Exception):
     """No provider of the chosen chain can serve (unknown name, or none configured)."""
 
+    code = "no_provider"
+
+
+class ProviderNotConfigured(NoProviderAvailable):
+    """The provider chosen by name is not set up: nothing is started on its fallbacks."""
+
+    code = "provider_not_configured"
+
+    def __init__(self, provider: str, label: str, how_to_configure: str) -> None:
+        self.provider = provider
+        self.label = label
+        self.how_to_configure = how_to_configure
+        how = f" {how_to_configure}" if how_to_configure else ""
+        super().__init__(
+            f"{label} is not set up, so it cannot be chosen: ask staff to add its key.{how}"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderChoice:
@@ -94,7 +164,12 @@ class ProviderChoice:
     chain: tuple[str, ...]
 
 
-def _choice(requested: str, model: str | None, providers: Sequence[LLMProvider]) -> ProviderChoice:
+def _choice(
+    requested: str,
+    model: str | None,
+    providers: Sequence[LLMProvider],
+    require_configured: bool = False,
+) -> ProviderChoice:
     requested = requested or AUTO
     try:
         chain = _chain(requested, providers)
@@ -103,15 +178,23 @@ def _choice(requested: str, model: str | None, providers: Sequence[LLMProvider])
     if not chain:
         raise NoProviderAvailable(f"No configured provider can serve {requested!r}.")
     first = next(provider for provider in providers if provider.alias == chain[0])
+    if require_configured and requested.strip().lower() != AUTO and not first.is_configured():
+        raise ProviderNotConfigured(first.alias, first.label or first.alias, first.how_to_configure)
     return ProviderChoice(requested, first.alias, model or first.default_model, tuple(chain))
 
 
-def provider_choose(requested: str, model: str | None = None) -> ProviderChoice:
-    return _choice(requested, model, all_providers())
+def provider_choose(
+    requested: str, model: str | None = None, *, require_configured: bool = False
+) -> ProviderChoice:
+    """The provider a request of ``requested`` starts on. With ``require_configured``, a
+    provider chosen by name that is not set up is refused (``ProviderNotConfigured``)."""
+    return _choice(requested, model, all_providers(), require_configured)
 
 
-async def aprovider_choose(requested: str, model: str | None = None) -> ProviderChoice:
-    return _choice(requested, model, await aall_providers())
+async def aprovider_choose(
+    requested: str, model: str | None = None, *, require_configured: bool = False
+) -> ProviderChoice:
+    return _choice(requested, model, await aall_providers(), require_configured)
 
 
 async def provider_healthy(provider: LLMProvider, breaker: CircuitBreaker | None = None) -> bool:

@@ -129,6 +129,7 @@ class CostRecordAdmin(admin.ModelAdmin):
         "output_tokens",
         "quantity",
         "cost",
+        "price_assumed",
         "reported",
         "outcome",
         "error_kind",
@@ -144,6 +145,7 @@ class CostRecordAdmin(admin.ModelAdmin):
         "model",
         "unit",
         "reported",
+        "price_assumed",
         "outcome",
         ("created_at", admin.DateFieldListFilter),
     )

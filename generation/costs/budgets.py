@@ -53,11 +53,13 @@ __all__ = [
     "ahold_release",
     "budget_check",
     "budget_check_call",
+    "budget_period_words",
     "budget_reserve",
     "budget_reserve_call",
     "budget_spent",
     "budget_standing",
     "budgets_applicable",
+    "budgets_spent_for",
     "call_expected_cost",
     "chain_ceiling",
     "hold_release",
@@ -192,6 +194,34 @@ def budget_standing(budget: Budget, now: datetime.datetime | None = None) -> Bud
     )
 
 
+def budgets_spent_for(
+    *, user_id: Any, project_id: Any, providers: list[str], now: datetime.datetime | None = None
+) -> list[tuple[BudgetStanding, list[str]]]:
+    """The active budgets covering a call by ``user_id`` in ``project_id`` to any of
+    ``providers`` that have nothing left in their period (spent and held reach the limit), each
+    with the providers of ``providers`` it covers, in their order: what a form shows before
+    Start, since the chain will skip those providers' paid calls."""
+    moment = now or timezone.now()
+    found: dict[int, tuple[BudgetStanding, list[str]]] = {}
+    room: set[int] = set()
+    for provider in providers:
+        for budget in budgets_applicable(user_id=user_id, project_id=project_id, provider=provider):
+            if budget.pk in found:
+                found[budget.pk][1].append(provider)
+            elif budget.pk not in room:
+                standing = budget_standing(budget, moment)
+                if standing.left <= 0:
+                    found[budget.pk] = (standing, [provider])
+                else:
+                    room.add(budget.pk)
+    return list(found.values())
+
+
+def budget_period_words(budget: Budget) -> str:
+    """``today (UTC)``, ``this month (UTC)`` or ``in total``: the period a budget counts."""
+    return _period_words(budget)
+
+
 def _period_words(budget: Budget) -> str:
     return {
         Budget.Period.DAY: "today (UTC)",
@@ -254,20 +284,26 @@ def call_expected_cost(
 
 
 def chain_ceiling(
-    chain: list[str], model: str, input_tokens: int, max_output_tokens: int
+    chain: list[str],
+    model: str,
+    input_tokens: int,
+    max_output_tokens: int,
+    *,
+    max_cost: Decimal | None = None,
 ) -> Decimal:
     """The most one call on ``chain`` may cost: every provider of the chain tried in turn,
     each producing all ``max_output_tokens`` (``model`` on the first, each one's default on
-    the fallbacks)."""
-    return sum(
-        (
-            call_expected_cost(
-                alias, model if position == 0 else "", input_tokens, max_output_tokens
-            )
-            for position, alias in enumerate(chain)
-        ),
-        Decimal(0),
-    )
+    the fallbacks). With ``max_cost`` (a cost ceiling for fallbacks), a fallback that may cost
+    more is skipped, so it adds nothing."""
+    total = Decimal(0)
+    for position, alias in enumerate(chain):
+        bound = call_expected_cost(
+            alias, model if position == 0 else "", input_tokens, max_output_tokens
+        )
+        if position > 0 and max_cost is not None and bound > max_cost:
+            continue
+        total += bound
+    return total
 
 
 def _priced_bound(

@@ -109,3 +109,28 @@ def credentials_rotate(credentials: Iterable[ProviderCredential] | None = None) 
         count += 1
     credentials_invalidate()
     return count
+
+
+def provider_setup_urls(user: Any, aliases: Iterable[str]) -> dict[str, str]:
+    """For staff who may enter provider keys: alias -> the admin page that sets the provider
+    up (its stored settings when it has a row, else a new row for it). Nobody else gets any."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    wanted = list(aliases)
+    if not wanted or not getattr(user, "is_staff", False):
+        return {}
+    can_add = user.has_perm("costs.add_providercredential")
+    can_change = user.has_perm("costs.change_providercredential")
+    rows = dict(
+        ProviderCredential.objects.filter(provider__in=wanted).values_list("provider", "pk")
+    )
+    urls = {}
+    for alias in wanted:
+        if alias in rows and can_change:
+            urls[alias] = reverse("admin:costs_providercredential_change", args=[rows[alias]])
+        elif alias not in rows and can_add:
+            add = reverse("admin:costs_providercredential_add")
+            urls[alias] = f"{add}?{urlencode({'provider': alias})}"
+    return urls

@@ -170,6 +170,13 @@ class CostRecord(models.Model):
     reported = models.BooleanField(
         default=False, help_text="True: the provider's own counts. False: estimated."
     )
+    price_assumed = models.BooleanField(
+        default=False,
+        help_text=(
+            "True: the model has no price of its own; its cost is at the provider's default "
+            "(*) price."
+        ),
+    )
     run_id = models.CharField(max_length=64, blank=True, db_index=True)
     part = models.CharField(
         max_length=64,

@@ -63,6 +63,10 @@ class PriceQuote:
     amount: Decimal = Decimal(0)
     """USD per second or per clip (``unit`` second or clip); 0 for a per-token price, whose
     token prices are 0 in turn for the other units."""
+    assumed: bool = False
+    """True when the model has no price row of its own (nor a priced prefix of its name) and
+    takes its provider's default (``*``) price, when that is not free: its cost is flagged
+    "price assumed"."""
 
 
 class PriceTable:
@@ -90,8 +94,11 @@ class PriceTable:
             ]
             if prefixes:
                 chosen = current[max(prefixes, key=len)]
+        assumed = False
         if chosen is None:
             chosen = current.get(Price.WILDCARD)
+            # A free provider's "*" row is the price of every model it has: nothing assumed.
+            assumed = chosen is not None and any(value for value in chosen[1:] if value)
         if chosen is None or (unit is not None and chosen[0] != unit):
             return PriceQuote(
                 self.provider, model, Decimal(0), Decimal(0), known=False, unit=unit or Unit.TOKEN
@@ -105,6 +112,7 @@ class PriceTable:
             known=True,
             unit=row_unit,
             amount=_or_zero(amount),
+            assumed=assumed,
         )
 
 
@@ -192,6 +200,7 @@ def cost_record_create(
     error_kind: str = "",
     hold_id: int | None = None,
     correlation_id: str = "",
+    price_assumed: bool | None = None,
 ) -> CostRecord:
     """Write one attempt's record, for ``run_id`` and its ``part`` (``main``, ``director``, a
     video shot). ``reported``: the counts are the provider's own (else estimated). The budget
@@ -201,7 +210,9 @@ def cost_record_create(
 
     A token record (``unit`` token) counts tokens and has no ``quantity``; a per-second or
     per-clip record has its ``quantity`` (seconds of video, clips). ``cost`` defaults to the
-    counts at the price of that unit in effect now (0 when there is none)."""
+    counts at the price of that unit in effect now (0 when there is none). ``price_assumed``
+    flags a cost taken at the provider's default price because the model has none of its own
+    (by default: whether that is so of the price ``cost`` was computed from here)."""
     if unit not in Unit.values:
         raise ValueError(f"unknown unit {unit!r}; one of {', '.join(Unit.values)}")
     if unit == Unit.TOKEN and quantity is not None:
@@ -209,12 +220,17 @@ def cost_record_create(
     if unit != Unit.TOKEN and quantity is None:
         raise ValueError(f"a per-{unit} record needs its quantity")
     input_tokens, output_tokens = max(0, input_tokens), max(0, output_tokens)
+    assumed = bool(price_assumed)
     if cost is not None:
         amount = cost
-    elif quantity is None:
-        amount = cost_for(provider, model, input_tokens, output_tokens)
     else:
-        amount = cost_for_quantity(price_for(provider, model, unit=unit), quantity)
+        quote = price_for(provider, model, unit=unit)
+        if quantity is None:
+            amount = cost_from_quote(quote, input_tokens, output_tokens)
+        else:
+            amount = cost_for_quantity(quote, quantity)
+        if price_assumed is None:
+            assumed = quote.assumed
     settled = Q(pk=hold_id) if hold_id is not None else Q(pk__in=[])
     if run_id:
         settled |= Q(run_id=_run_key(run_id), part=part[:64], attempt=attempt)
@@ -243,6 +259,7 @@ def cost_record_create(
             outcome=outcome,
             error_kind=error_kind,
             correlation_id=correlation_id[:64],
+            price_assumed=assumed,
         )
         holds.delete()
         if amount > 0:

@@ -89,6 +89,8 @@ class RunAttemptOut(Schema):
     cost: str = "0"
     finish_reason: str = ""
     streaming: bool = True
+    price_assumed: bool = False
+    """The model has no price of its own: its cost is at the provider's default price."""
 
 
 class RunOut(Schema):
@@ -322,6 +324,15 @@ class ChunkEvent(Schema):
     provider: str
 
 
+class SkippedProviderOut(Schema):
+    """A provider passed over on the way to the next attempt: ``code`` (``budget``,
+    ``cost_ceiling``, ``circuit_open``, ``not_configured`` or a provider error kind) and why."""
+
+    provider: str
+    code: str
+    reason: str = ""
+
+
 @sse_schema
 class ProviderSwitchEvent(Schema):
     """``provider_switch``: which provider was left, before any of its text was shown, and
@@ -333,6 +344,25 @@ class ProviderSwitchEvent(Schema):
     from_provider: str = Field(alias="from")
     to: str
     reason: str
+    skipped: list[SkippedProviderOut] = Field(default_factory=list)
+    """Every provider passed over since the previous attempt, in chain order."""
+    summary: str = ""
+    """``openai, anthropic: budget; azure: not configured → ollama``."""
+
+
+@sse_schema
+class ProviderRetryEvent(Schema):
+    """``provider_retry``: a provider answered with a retryable error before any text; it is
+    asked again in ``retry_in_seconds`` (``summary``: "OpenAI rate-limited, retrying in 1 s")."""
+
+    part: str | None = None
+    provider: str
+    label: str = ""
+    code: str
+    message: str = ""
+    retry_in_seconds: float
+    retry: int
+    summary: str = ""
 
 
 @sse_schema
@@ -376,6 +406,7 @@ RUN_EVENTS: dict[str, type[Schema]] = {
     "progress": ProgressEvent,
     "chunk": ChunkEvent,
     "provider_switch": ProviderSwitchEvent,
+    "provider_retry": ProviderRetryEvent,
     "done": RunDoneEvent,
     "cancelled": CancelledEvent,
     "error": ErrorEvent,

@@ -42,9 +42,10 @@ from generation.chain.fallback import (
     AttemptStarted,
     Ledger,
     ProviderSwitch,
+    Retrying,
     stream_with_fallback,
 )
-from generation.chain.policy import aresolve_chain
+from generation.chain.policy import achain_plan
 from generation.costs.services import PriceQuote
 from generation.providers.base import (
     CompletionRequest,
@@ -247,8 +248,15 @@ class Part:
         continue_text: str = "",
         time_limit: float | None = None,
         first_token_limit: float | None = None,
+        max_cost: Decimal | None = None,
     ) -> LLMResult:
         """Stream one completion into this part, falling back along the provider's chain.
+
+        ``max_cost`` is a cost ceiling for the fallbacks: one whose expected cost is above it is
+        skipped ("over your cost ceiling"). A switch (``provider_switch``) names every provider
+        passed over and why (``skipped``, ``summary``); a retry of a provider is shown live
+        (``provider_retry``: ``provider``, ``label``, ``code``, ``message``,
+        ``retry_in_seconds``, ``retry``).
 
         ``continue_text`` is sent as the beginning of the model's answer (an assistant turn, and
         ``metadata["continue_text"]``) so that the model continues it; the caller has already
@@ -269,13 +277,15 @@ class Part:
             first_token_limit if first_token_limit is not None else spec.first_token_timeout_seconds
         )
         self.start()
-        chain = await aresolve_chain(provider)
+        plan = await achain_plan(provider)
         stream = stream_with_fallback(
-            chain,
+            plan.chain,
             request,
             ledger=self._ctx.ledger(self.key),
             streaming=bool(settings.AURA_STREAMING_ENABLED),
             first_attempt=len(self.attempts) + 1,
+            max_cost=max_cost,
+            passed_over=plan.passed_over,
         )
         finish: Finish | None = None
         loop = asyncio.get_running_loop()
@@ -302,6 +312,12 @@ class Part:
                         await self._ctx.emit(
                             "provider_switch",
                             self._ctx._switch_data(self.key, event),
+                            part=self.key,
+                        )
+                    elif isinstance(event, Retrying):
+                        await self._ctx.emit(
+                            "provider_retry",
+                            self._ctx._retry_data(self.key, event),
                             part=self.key,
                         )
                     elif isinstance(event, Finish):
@@ -450,6 +466,14 @@ class Part:
         )
 
 
+_RETRY_WORDS = {
+    "rate_limit": "rate-limited",
+    "overloaded": "overloaded",
+    "timeout": "timed out",
+    "network": "unreachable",
+    "unavailable": "unavailable",
+}
+
 _SETTABLE = frozenset(
     {
         "status",
@@ -536,9 +560,14 @@ class RunContext:
         provider: str,
         model: str | None = None,
         continue_text: str = "",
+        max_cost: Decimal | None = None,
     ) -> LLMResult:
         return await self._text_part().stream_llm(
-            request, provider=provider, model=model, continue_text=continue_text
+            request,
+            provider=provider,
+            model=model,
+            continue_text=continue_text,
+            max_cost=max_cost,
         )
 
     async def reset_text(self, text: str, reason: str) -> None:
@@ -741,6 +770,24 @@ class RunContext:
             "from": event.from_provider,
             "to": event.to_provider,
             "reason": event.reason,
+            "skipped": [skip.as_dict() for skip in event.skipped],
+            "summary": event.summary,
+        }
+        if part != self.spec.text_part:
+            data = {"part": part, **data}
+        return data
+
+    def _retry_data(self, part: str, event: Retrying) -> dict[str, Any]:
+        seconds = max(1, round(event.delay))
+        data: dict[str, Any] = {
+            "provider": event.provider,
+            "label": event.label,
+            "code": event.kind,
+            "message": event.message,
+            "retry_in_seconds": round(event.delay, 3),
+            "retry": event.retry,
+            "summary": f"{event.label} {_RETRY_WORDS.get(event.kind, 'failed')}, retrying "
+            f"in {seconds} s",
         }
         if part != self.spec.text_part:
             data = {"part": part, **data}

@@ -48,6 +48,8 @@ class Metrics:
     """Quoted to people beside an error, so staff can find the run and its cost records."""
     cancelled_by: str = ""
     finished_at: datetime | None = None
+    price_assumed: bool = False
+    """A call of the run was priced at its provider's default: the model has no price."""
 
     @property
     def active(self) -> bool:
@@ -101,7 +103,13 @@ def metrics_of(run: Run) -> Metrics:
         correlation_id=run.correlation_id,
         cancelled_by=_username(run.cancelled_by) if run.status == RunStatus.CANCELLED else "",
         finished_at=run.finished_at,
+        price_assumed=price_assumed_of(run.attempts),
     )
+
+
+def price_assumed_of(attempts: Any) -> bool:
+    """Whether any of a run's attempts was priced at its provider's default price."""
+    return any(isinstance(a, dict) and a.get("price_assumed") for a in attempts or ())
 
 
 def _username(user: Any) -> str:
@@ -126,6 +134,7 @@ def live_metrics_of(view: Any) -> Metrics:
         ttft_ms=ttft,
         cost=view.cost_total(),
         expected_cost=run.expected_cost,
+        price_assumed=price_assumed_of(run.attempts),
     )
 
 
@@ -177,6 +186,12 @@ def _metric(dom_id: str, key: str, name: str, value: str, label: str, extra: str
     )
 
 
+PRICE_ASSUMED_BADGE = (
+    ' <span class="badge badge-warn" data-testid="price-assumed" title="The model has no price'
+    ' of its own, so its provider&#x27;s default price was used">price assumed</span>'
+)
+
+
 def metrics_html(dom_id: str, m: Metrics, *, oob: bool = False) -> str:
     """The metrics block of a run: status, provider, model, tokens, tokens/s, time to first
     token, cost so far, expected cost, duration once ended, and the progress bar against the
@@ -203,6 +218,7 @@ def metrics_html(dom_id: str, m: Metrics, *, oob: bool = False) -> str:
             "cost",
             f"${money(m.cost)}",
             "Cost so far" if m.active else "Cost",
+            PRICE_ASSUMED_BADGE if m.price_assumed else "",
         ),
         _metric(dom_id, "expected", "expected_cost", f"${money(m.expected_cost)}", "Expected cost"),
     ]
@@ -279,7 +295,7 @@ def default_live(view: Any, event: str, data: dict[str, Any], part: str) -> str:
             label = spec.stage_label(stage, str(data.get("message", "")))
             html += render_to_string(f"{SHARED}#stage", {"run": run, "stage": label, "oob": True})
         return html + metrics
-    if event == "provider_switch":
+    if event in ("provider_switch", "provider_retry"):
         return render_to_string(f"{SHARED}#switch_oob", {"run": run, "switch": data})
     if event == "run":
         return metrics

@@ -72,6 +72,10 @@ def run_events_after(
     ]
 
 
+ROUTE_EVENTS = ("provider_switch", "provider_retry")
+"""Events of a run's route along its providers: the panel lists them in order."""
+
+
 @dataclass(slots=True)
 class Snapshot:
     """Everything a viewer shows, as of event ``last_seq``."""
@@ -110,7 +114,7 @@ def run_snapshot(run_id: UUID | str) -> Snapshot:
     since = min([run.text_seq, *(part.text_seq for part in parts)])
     rows = list(
         RunEvent.objects.filter(run_id=run.pk)
-        .filter(Q(seq__gt=since) | Q(event__in=("provider_switch", stage_event)))
+        .filter(Q(seq__gt=since) | Q(event__in=(*ROUTE_EVENTS, stage_event)))
         .order_by("seq")
         .values_list("seq", "event", "part", "data")
     )
@@ -119,7 +123,7 @@ def run_snapshot(run_id: UUID | str) -> Snapshot:
     last_seq = max([run.text_seq, *(part.text_seq for part in parts)])
     for seq, event, key, data in rows:
         last_seq = max(last_seq, seq)
-        if event == "provider_switch":
+        if event in ROUTE_EVENTS:
             switches.append(dict(data))
         elif event == stage_event and not key:
             stage = data

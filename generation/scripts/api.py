@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -72,6 +73,27 @@ class ScriptRequest(Schema):
     key_points: list[KeyPointIn] = Field(default_factory=list, max_length=20)
     provider: ProviderName = "auto"
     model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+    max_cost_usd: Decimal | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        max_digits=12,
+        decimal_places=8,
+        description=(
+            "A cost ceiling for fallbacks, in USD: a fallback provider whose expected cost "
+            "(the prompt and every output token it may write) is above it is skipped, "
+            '"over your cost ceiling".'
+        ),
+    )
+
+
+class RouteNoticeOut(Schema):
+    """Why a run did not go as chosen: ``code`` (``provider_changed``, ``template_output``,
+    ``cost_above_expected``), every code that applies, and one sentence per code."""
+
+    code: str
+    codes: list[str]
+    message: str
 
 
 class ScriptDoneEvent(RunDoneEvent):
@@ -79,6 +101,7 @@ class ScriptDoneEvent(RunDoneEvent):
 
     script_id: int | None
     validation: dict[str, Any] | None
+    notice: RouteNoticeOut | None = None
 
 
 def _prepare(request: HttpRequest, body: ScriptRequest) -> RunDraft:
@@ -86,6 +109,13 @@ def _prepare(request: HttpRequest, body: ScriptRequest) -> RunDraft:
     try:
         return script_run_prepare(user, body.model_dump(), correlation_id=correlation_id(request))
     except GenerationRefused as exc:
+        if exc.code == "provider_not_configured":
+            raise ApiError(
+                409,
+                exc.code,
+                exc.message,
+                details=[{"field": "provider", "message": exc.message, "type": exc.code}],
+            ) from None
         unknown = "Unknown provider" in exc.message
         raise ApiError(
             400 if unknown else 503,
@@ -101,7 +131,7 @@ async def _start(request: HttpRequest, body: ScriptRequest) -> Run:
 
 @router.post(
     "/scripts/quote",
-    response={200: QuoteOut, **errors(403, 404, 503)},
+    response={200: QuoteOut, **errors(403, 404, 409, 503)},
     summary="What a script run would cost",
 )
 async def script_quote(request: HttpRequest, body: ScriptRequest) -> Any:
@@ -110,7 +140,7 @@ async def script_quote(request: HttpRequest, body: ScriptRequest) -> Any:
 
 @router.post(
     "/scripts/stream",
-    response={200: None, **errors(403, 404, 429, 503)},
+    response={200: None, **errors(403, 404, 409, 429, 503)},
     summary="Start a script run and stream it as server-sent events",
     openapi_extra=event_stream_response(
         {**RUN_EVENTS, "done": ScriptDoneEvent}, "The script run's events, as it runs."

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -100,6 +101,20 @@ class ScriptForm(forms.Form):
         max_length=120,
         widget=forms.TextInput(attrs={"list": "model-suggestions", "placeholder": "default"}),
     )
+    max_cost_usd = forms.DecimalField(
+        required=False,
+        min_value=Decimal(0),
+        max_value=Decimal(10_000),
+        max_digits=12,
+        decimal_places=6,
+        label="Cost ceiling for fallbacks (USD)",
+        help_text="A fallback that may cost more is skipped rather than overspend.",
+        widget=forms.NumberInput(attrs={"step": "any", "placeholder": "none", "min": "0"}),
+        error_messages={
+            "min_value": "The cost ceiling cannot be negative.",
+            "invalid": "Give the cost ceiling as an amount in USD, e.g. 0.05.",
+        },
+    )
     streaming = forms.BooleanField(
         required=False,
         initial=True,
@@ -123,11 +138,25 @@ class ScriptForm(forms.Form):
         provider_field.choices = [(AUTO, "Auto (recommended)")] + [
             (info.name, info.label) for info in providers or []
         ]
+        self.unset_providers = {
+            info.name: info.label for info in providers or [] if not info.configured
+        }
         self.key_points = key_points_from(self.data) if self.is_bound else []
         self.key_point_errors: list[str] = []
         self.key_point_invalid: set[int] = set()
         self._key_point_problems: list[tuple[int, str]] = []
         self.cleaned_input: dict[str, Any] = {}
+
+    def clean_provider(self) -> str:
+        provider = str(self.cleaned_data.get("provider") or AUTO)
+        label = self.unset_providers.get(provider)
+        if label is not None:
+            raise ValidationError(
+                f"{label} is not set up, so it cannot be chosen: ask staff to add its key, or "
+                "choose Auto or another provider.",
+                code="provider_not_configured",
+            )
+        return provider
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -189,7 +218,8 @@ PRIORITY_CHOICES = [(p, PRIORITY_LABELS[p]) for p in PRIORITIES]
 
 
 class ProviderChoiceForm(forms.Form):
-    """Regenerate or continue: which provider and model."""
+    """Regenerate or continue: which provider and model (only providers that are set up can
+    be chosen)."""
 
     provider = forms.ChoiceField(choices=[(AUTO, "Auto (recommended)")], initial=AUTO)
     model = forms.CharField(required=False, max_length=120)
@@ -199,7 +229,7 @@ class ProviderChoiceForm(forms.Form):
         field = self.fields["provider"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [(AUTO, "Auto (recommended)")] + [
-            (info.name, info.label) for info in providers or []
+            (info.name, info.label) for info in providers or [] if info.configured
         ]
 
 

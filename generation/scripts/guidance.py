@@ -32,7 +32,7 @@ LONG_TOPIC_WORDS = 30
 WORDS_PER_POINT_EXPLANATION = 12
 HOOK_AND_CTA_WORDS = 20
 TOKENS_PER_WORD = Decimal(4) / Decimal(3)
-FORM_CHECKED = frozenset({"topic", "duration_seconds"})
+FORM_CHECKED = frozenset({"topic", "duration_seconds", "provider"})
 """Fields the form refuses on its own: their notes cannot be started past."""
 
 
@@ -59,6 +59,8 @@ class Guidance:
     provider_label: str = ""
     model: str = ""
     template_output: bool = False
+    spent_budgets: list[str] = field(default_factory=list)
+    """A sentence per spending budget already spent that the run's chain runs into."""
 
     @property
     def cost_label(self) -> str:
@@ -213,12 +215,11 @@ def script_guidance(
         guide.template_output = provider.name == "rulebased"
         guide.expected_cost = expected_cost
         if not provider.configured:
-            hint = f" {provider.how_to_configure}" if provider.how_to_configure else ""
             guide.add(
-                "warn",
+                "error",
                 "provider",
-                f"{provider.label} is not configured.{hint} Until then the run falls back "
-                "along the chain to a provider that is (RuleBased always answers).",
+                f"{provider.label} is not set up, so it cannot be chosen: ask staff to add its "
+                "key, or choose Auto or another provider.",
             )
         elif not provider.healthy:
             guide.add(

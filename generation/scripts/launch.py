@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 
+from aura_site.money import format_usd
 from aura_site.projects.models import Membership, Project, Role
 from aura_site.projects.selectors import project_for_user
 from generation.chain.policy import (
@@ -18,7 +19,8 @@ from generation.chain.policy import (
     provider_choose,
     providers_known,
 )
-from generation.costs.budgets import chain_ceiling
+from generation.costs.budgets import budget_period_words, budgets_spent_for, chain_ceiling
+from generation.costs.credentials import provider_setup_urls
 from generation.costs.services import expected_cost
 from generation.costs.tokens import estimate_tokens
 from generation.providers.base import ProviderInfo
@@ -30,24 +32,33 @@ from generation.scripts.constants import SCRIPT_KIND
 from generation.scripts.guidance import Guidance, script_guidance
 from generation.scripts.models import Persona, Script, ScriptTemplate
 from generation.scripts.prompt import brief_build, request_build
-from generation.scripts.services import script_input_clean, script_mark_started, script_run_input
+from generation.scripts.services import (
+    cost_ceiling_of,
+    script_input_clean,
+    script_mark_started,
+    script_run_input,
+)
 from generation.scripts.textutils import count_words
 
 TOKENS_PER_WORD = 4 / 3
 
 
 class GenerationRefused(Exception):
-    """A run could not be started; ``field`` says which form field the message belongs to."""
+    """A run could not be started; ``field`` says which form field the message belongs to,
+    ``code`` why (``no_provider``, ``provider_not_configured``, ...)."""
 
-    def __init__(self, field: str | None, message: str) -> None:
+    def __init__(self, field: str | None, message: str, code: str = "") -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderCard:
     info: ProviderInfo
+    setup_url: str = ""
+    """For staff, the admin page where a provider that is not set up gets its key."""
 
     @property
     def latency_label(self) -> str:
@@ -63,8 +74,12 @@ class ProviderCard:
         return self.info.name == "rulebased"
 
 
-def provider_cards() -> list[ProviderCard]:
-    return [ProviderCard(info) for info in providers_known()]
+def provider_cards(for_user: Any = None) -> list[ProviderCard]:
+    """A card per provider; staff who may enter provider keys also get, on each one that is not
+    set up, the link to the admin page that sets it up."""
+    infos = providers_known()
+    links = provider_setup_urls(for_user, [i.name for i in infos if not i.configured])
+    return [ProviderCard(info, links.get(info.name, "")) for info in infos]
 
 
 def expected_output_tokens(words: int) -> int:
@@ -90,13 +105,16 @@ def script_estimate(
     *,
     words: int | None = None,
     mode: str = "draft",
+    max_cost: Decimal | None = None,
 ) -> ScriptEstimate:
     """The expected tokens and cost of a run of ``brief`` on the provider ``provider``'s chain
-    starts on, and the most its chain may spend. Raises ``NoProviderAvailable``."""
+    starts on, and the most its chain may spend (its fallbacks over ``max_cost`` skipped).
+    Raises ``NoProviderAvailable`` (and ``ProviderNotConfigured`` for a provider chosen by
+    name that is not set up)."""
     request = request_build(brief, mode=mode)  # type: ignore[arg-type]
     words = int(brief.get("word_budget") or 150) if words is None else words
     tokens = expected_output_tokens(words)
-    choice = provider_choose(provider or "auto", model or None)
+    choice = provider_choose(provider or "auto", model or None, require_configured=True)
     prompt = _prompt_of(request)
     return ScriptEstimate(
         choice=choice,
@@ -104,7 +122,11 @@ def script_estimate(
         output_tokens=tokens,
         cost=expected_cost(choice.provider, choice.model, prompt=prompt, output_tokens=tokens),
         ceiling=chain_ceiling(
-            list(choice.chain), choice.model, prompt_estimate(request), request.max_tokens
+            list(choice.chain),
+            choice.model,
+            prompt_estimate(request),
+            request.max_tokens,
+            max_cost=max_cost,
         ),
     )
 
@@ -139,9 +161,37 @@ def _brief_of_form(data: Any, key_points: list[dict[str, str]], project: Project
     )
 
 
-def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) -> Guidance:
+def spent_budget_notes(
+    user: Any, project: Project, chain: list[str], infos: dict[str, ProviderInfo]
+) -> list[str]:
+    """A sentence for each spending budget with nothing left that covers a paid provider of
+    ``chain``, naming the providers whose calls the chain will therefore skip (a budget never
+    refuses a free provider)."""
+    paid = [
+        alias
+        for alias in chain
+        if alias in infos and (infos[alias].price_per_1k_input or infos[alias].price_per_1k_output)
+    ]
+    notes = []
+    for standing, aliases in budgets_spent_for(
+        user_id=getattr(user, "pk", None), project_id=project.pk, providers=paid
+    ):
+        budget = standing.budget
+        names = ", ".join(infos[alias].label for alias in aliases)
+        notes.append(
+            f"Budget “{budget.label}” is spent: {format_usd(standing.spent + standing.held)} of "
+            f"{format_usd(budget.limit_usd)} {budget_period_words(budget)}. Calls to {names} "
+            "will be skipped; free providers still answer."
+        )
+    return notes
+
+
+def guidance_for(
+    data: Any, key_points: list[dict[str, str]], project: Project, user: Any = None
+) -> Guidance:
     """Guidance on a brief being typed, with the expected length and cost of the run it would
-    start (``script_estimate``, as the run itself is priced)."""
+    start (``script_estimate``, as the run itself is priced), and the spending budgets already
+    spent that its chain runs into (with ``user``, the person who would start it)."""
     choice = str(data.get("provider") or "auto")
     model = str(data.get("model") or "")
     infos = {info.name: info for info in providers_known()}
@@ -149,7 +199,9 @@ def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) 
     estimate: ScriptEstimate | None = None
     if brief is not None:
         try:
-            estimate = script_estimate(brief, choice, model)
+            estimate = script_estimate(
+                brief, choice, model, max_cost=cost_ceiling_of(data.get("max_cost_usd"))
+            )
         except NoProviderAvailable:
             estimate = None
     alias = estimate.choice.provider if estimate else ("" if choice == "auto" else choice)
@@ -168,6 +220,7 @@ def guidance_for(data: Any, key_points: list[dict[str, str]], project: Project) 
         first = infos.get(estimate.choice.provider)
         if choice == "auto" and first is not None:
             guide.provider_label = f"Auto: {first.label} first"
+        guide.spent_budgets = spent_budget_notes(user, project, list(estimate.choice.chain), infos)
     return guide
 
 
@@ -186,13 +239,16 @@ def script_draft(
     words: int | None = None,
     mode: str = "draft",
     correlation_id: str = "",
+    max_cost: Decimal | None = None,
 ) -> RunDraft:
     """A ``script`` run for a brief, on the provider ``provider``'s chain starts on, with its
     expected length and cost (raises ``GenerationRefused`` for a provider that cannot serve)."""
     try:
-        estimate = script_estimate(brief, provider, model, words=words, mode=mode)
+        estimate = script_estimate(
+            brief, provider, model, words=words, mode=mode, max_cost=max_cost
+        )
     except NoProviderAvailable as exc:
-        raise GenerationRefused("provider", str(exc)) from None
+        raise GenerationRefused("provider", str(exc), exc.code) from None
     choice = estimate.choice
     return run_prepare(
         user=user,
@@ -216,8 +272,10 @@ def script_generate(
     provider: str,
     model: str = "",
     continue_version: int | None = None,
+    max_cost_usd: Decimal | None = None,
 ) -> Any:
-    """Start a ``script`` run for ``script`` (a new version, or the continuation of one)."""
+    """Start a ``script`` run for ``script`` (a new version, or the continuation of one);
+    ``max_cost_usd`` is the cost ceiling for its fallbacks."""
     brief = script.brief
     words = int(brief.get("word_budget") or 150)
     if continue_version is not None:
@@ -229,13 +287,18 @@ def script_generate(
         user=user,
         project=script.project,
         input=script_run_input(
-            script, provider=provider, model=model, continue_version=continue_version
+            script,
+            provider=provider,
+            model=model,
+            continue_version=continue_version,
+            max_cost_usd=max_cost_usd,
         ),
         brief=brief,
         provider=provider,
         model=model,
         words=words,
         mode="continue" if continue_version is not None else "draft",
+        max_cost=max_cost_usd,
     )
     try:
         run = run_create(draft)
@@ -265,6 +328,8 @@ def script_run_prepare(user: Any, data: dict[str, Any], *, correlation_id: str =
     ):
         stored[key] = cleaned[key]
     stored["provider"] = str(data.get("provider") or "auto")
+    if data.get("max_cost_usd") is not None:
+        stored["max_cost_usd"] = format(Decimal(str(data["max_cost_usd"])), "f")
     brief = brief_build(
         topic=cleaned["topic"],
         audience=cleaned["audience"],
@@ -284,6 +349,7 @@ def script_run_prepare(user: Any, data: dict[str, Any], *, correlation_id: str =
         provider=stored["provider"],
         model=str(stored.get("model") or ""),
         correlation_id=correlation_id,
+        max_cost=cost_ceiling_of(stored.get("max_cost_usd")),
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from generation.chain.notices import aroute_notice
 from generation.runs.errors import RunFailed
 from generation.scripts.constants import MAX_REVISIONS
 from generation.scripts.live import ProgressTracker
@@ -24,6 +25,7 @@ from generation.scripts.models import Script, ScriptVersion, VersionSource
 from generation.scripts.prompt import request_build
 from generation.scripts.services import (
     RunOutput,
+    cost_ceiling_of,
     script_brief_refresh,
     script_create,
     script_input_clean,
@@ -45,6 +47,8 @@ class _Job:
     model: str | None
     continue_from: ScriptVersion | None
     user: Any
+    max_cost: Decimal | None = None
+    """The cost ceiling for fallbacks (``max_cost_usd``): a pricier fallback is skipped."""
 
 
 def _prepare(run: Run) -> _Job:
@@ -83,6 +87,7 @@ def _prepare(run: Run) -> _Job:
         model=str(data.get("model") or "") or None,
         continue_from=continue_from,
         user=user,
+        max_cost=cost_ceiling_of(data.get("max_cost_usd")),
     )
 
 
@@ -160,13 +165,17 @@ async def _write(ctx: RunContext, job: _Job, tracker: ProgressTracker) -> dict[s
                 provider=job.provider,
                 model=job.model,
                 continue_text=start_text,
+                max_cost=job.max_cost,
             )
             text = start_text + result.text
             source = VersionSource.CONTINUATION
         else:
             await ctx.progress("generating", "Writing the script")
             result = await ctx.stream_llm(
-                request_build(job.brief), provider=job.provider, model=job.model
+                request_build(job.brief),
+                provider=job.provider,
+                model=job.model,
+                max_cost=job.max_cost,
             )
             text = result.text
             source = VersionSource.RUN
@@ -205,6 +214,7 @@ async def _write(ctx: RunContext, job: _Job, tracker: ProgressTracker) -> dict[s
                 ),
                 provider=result.provider,
                 model=result.model or job.model,
+                max_cost=job.max_cost,
             )
             text = result.text
             source = VersionSource.REVISION
@@ -238,10 +248,18 @@ async def _write(ctx: RunContext, job: _Job, tracker: ProgressTracker) -> dict[s
         )
         await asyncio.shield(_db(ctx, _keep_partial, job, run, ctx.text, parent, exc, unsaved))
         raise
+    notice = await aroute_notice(
+        requested=job.provider,
+        provider=result.provider,
+        cost=ctx.cost_total(),
+        expected_cost=run.expected_cost,
+        attempts=list(run.attempts),
+    )
     return {
         "script_id": job.script.pk,
         "version": version.number,
         "validation": report,
+        "notice": notice,
     }
 
 

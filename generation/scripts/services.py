@@ -171,10 +171,28 @@ def script_brief_refresh(script: Script) -> dict[str, Any]:
     return brief
 
 
+def cost_ceiling_of(value: Any) -> Decimal | None:
+    """A cost ceiling as typed or stored (digits), or None when there is none or it is not a
+    non-negative amount."""
+    if value in (None, ""):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
+
+
 def script_run_input(
-    script: Script, *, provider: str, model: str = "", continue_version: int | None = None
+    script: Script,
+    *,
+    provider: str,
+    model: str = "",
+    continue_version: int | None = None,
+    max_cost_usd: Any = None,
 ) -> dict[str, Any]:
-    """What a page puts in ``Run.input`` to (re)generate or continue a script."""
+    """What a page puts in ``Run.input`` to (re)generate or continue a script
+    (``max_cost_usd``: the cost ceiling for fallbacks, as a string of digits)."""
     brief = script.brief
     data: dict[str, Any] = {
         "project": script.project_id,
@@ -193,6 +211,8 @@ def script_run_input(
     }
     if continue_version is not None:
         data["continue_version"] = continue_version
+    if max_cost_usd is not None:
+        data["max_cost_usd"] = format(max_cost_usd, "f")
     return data
 
 

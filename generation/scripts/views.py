@@ -132,13 +132,13 @@ def _guidance_problems(form: ScriptForm, guide: Guidance) -> list[Problem]:
 @require_http_methods(["GET", "POST"])
 def script_new(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, membership = project_for_user(request.user, project_id, minimum=Role.EDITOR)
-    cards = provider_cards()
+    cards = provider_cards(for_user=request.user)
     infos = [card.info for card in cards]
     problems: list[Problem] = []
     if request.method == "POST":
         form = ScriptForm(request.POST, project=project, providers=infos)
         if form.is_valid():
-            guide = guidance_for(request.POST, form.key_points, project)
+            guide = guidance_for(request.POST, form.key_points, project, request.user)
             if guide.blocking and not form.cleaned_data.get("start_anyway"):
                 problems = _guidance_problems(form, guide)
             else:
@@ -152,6 +152,7 @@ def script_new(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
                             script=script,
                             provider=form.cleaned_data["provider"],
                             model=form.cleaned_data.get("model") or "",
+                            max_cost_usd=form.cleaned_data.get("max_cost_usd"),
                         )
                 except GenerationRefused as exc:
                     form.add_error(exc.field, exc.message)
@@ -183,7 +184,7 @@ def script_new(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 def script_guidance(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for_user(request.user, project_id, minimum=Role.EDITOR)
-    guide = guidance_for(request.POST, key_points_from(request.POST), project)
+    guide = guidance_for(request.POST, key_points_from(request.POST), project, request.user)
     context = {
         "guide": guide,
         "project": project,
@@ -208,7 +209,12 @@ def _script_context(
 
         run_context = run_panel_context(script.last_run_id, membership)
     unfinished = [v for v in versions if not v.complete]
+    notice = None
+    if version is not None and version.run_id and run_context is None and not request.htmx:
+        # An htmx refresh comes after the run ends on a page whose run panel says it already.
+        notice = selectors.run_notice(script, version.run_id)
     return {
+        "route_notice": notice,
         "project": script.project,
         "membership": membership,
         "can_edit": _can_edit(membership),

@@ -46,7 +46,7 @@ def _events(document: dict[str, Any], path: str, method: str) -> dict[str, dict[
 @pytest.mark.parametrize(
     ("path", "method", "errors"),
     [
-        ("/api/v1/scripts/stream", "post", {"400", "401", "403", "404", "429", "503"}),
+        ("/api/v1/scripts/stream", "post", {"400", "401", "403", "404", "409", "429", "503"}),
         ("/api/v1/runs/{run_id}/events", "get", {"400", "401", "404"}),
         ("/api/v1/roundtables/stream", "post", {"400", "401", "403", "404", "429"}),
     ],
@@ -70,6 +70,7 @@ def test_script_stream_event_schemas(document: dict[str, Any]) -> None:
         "progress",
         "chunk",
         "provider_switch",
+        "provider_retry",
         "done",
         "cancelled",
         "error",
@@ -81,8 +82,13 @@ def test_script_stream_event_schemas(document: dict[str, Any]) -> None:
         "tokens_per_second",
         "provider",
     }
-    assert {"from", "to", "reason"} <= set(events["provider_switch"]["properties"])
-    assert {"script_id", "validation", "text", "usage", "ttft_ms"} <= set(
+    assert {"from", "to", "reason", "skipped", "summary"} <= set(
+        events["provider_switch"]["properties"]
+    )
+    assert {"provider", "code", "retry_in_seconds", "retry", "summary"} <= set(
+        events["provider_retry"]["properties"]
+    )
+    assert {"script_id", "validation", "text", "usage", "ttft_ms", "notice"} <= set(
         events["done"]["properties"]
     )
     assert {"code", "message", "correlation_id", "text"} <= set(events["error"]["properties"])

@@ -78,7 +78,9 @@ async def test_stream_sends_numbered_events_and_ends_after_the_terminal_one(answ
         "duration_ms",
         "validation",
         "version",
+        "notice",
     }
+    assert done["notice"] is None, done["notice"]
     assert done["validation"]["passed"] is True and done["script_id"]
     stages = [e.data["stage"] for e in events if e.event == "progress"]
     assert stages == ["generating", "validating", "saving"]
