@@ -201,7 +201,8 @@ class RunConsumer(AsyncWebsocketConsumer):
         self.run = snapshot.run
         self.last_seq = max(self.last_seq, snapshot.last_seq)
         if snapshot.spec is not None:
-            context = panel_context(snapshot, can_edit=self.can_edit)
+            # On the database thread: a kind's panel context may read what its run produced.
+            context = await db_call(panel_context, snapshot, self.can_edit)
             await self.send(text_data=fragments.render_panel(snapshot.spec, context))
         if not snapshot.run.is_active:
             self._ended = True
