@@ -50,10 +50,8 @@ def test_a_heading_that_arrives_mid_stream_is_a_heading_at_once() -> None:
 
     started = fragments("## Hook\n\nThe moon pulls.\n", "\n## Body\n\nWater")
     assert 'id="run-x-s0"' not in started
-    assert (
-        '<div id="run-x-text" hx-swap-oob="beforeend"><section class="script-section" id="run-x-s1">'
-        in started
-    )
+    appended = '<div id="run-x-text" hx-swap-oob="beforeend"><section class="script-section"'
+    assert f'{appended} id="run-x-s1">' in started
 
 
 def test_a_line_that_stops_being_a_heading_redraws_the_whole_text() -> None:
@@ -92,6 +90,7 @@ def test_a_done_run_that_falls_short_says_so_in_its_one_headline(
     run = wait_run(run.pk)
     script.refresh_from_db()
     assert run.status == "succeeded" and script.status == ScriptStatus.NEEDS_REVIEW
+    assert script.current_version is not None
     failing = [
         check
         for check in script.current_version.validation["checks"]
@@ -139,3 +138,56 @@ def test_a_failure_reads_as_one_sentence_with_continue_and_another_provider(
     script.refresh_from_db()
     second = wait_run(script.last_run_id)
     assert second.status == "succeeded" and second.text.startswith(partial.text)
+
+
+@pytest.fixture
+def paced_openai(settings: Any) -> Any:
+    """OpenAI answering GOOD (a script that passes) at 150 tokens/s: many chunk events."""
+    from generation.benchmarks.fake_openai import FakeOpenAIServer
+    from tests.scripts.conftest import _providers
+
+    with FakeOpenAIServer(text=GOOD, tokens_per_second=150.0) as fake:
+        _providers(
+            settings,
+            openai={"api_key": "sk-test", "base_url": fake.base_url, "model": "gpt-4o-mini"},
+        )
+        yield fake
+
+
+@pytestmark_db
+@pytest.mark.usefixtures("server_loop")
+async def test_a_viewer_that_lost_live_messages_is_made_whole_by_the_panel(
+    team: Any, paced_openai: Any, settings: Any
+) -> None:
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from aura_site.asgi import application
+    from tests.runs.conftest import ORIGIN, session_cookie
+    from tests.runs.lossy_layer import LossyChannelLayer
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.runs.lossy_layer.LossyChannelLayer"}}
+    LossyChannelLayer.dropped = 0
+    _, run = await sync_to_async(start)(team, provider="openai")
+    headers = [ORIGIN, (b"cookie", await session_cookie(team.viewer))]
+    communicator = WebsocketCommunicator(application, f"/ws/runs/{run.pk}/", headers=headers)
+    assert (await communicator.connect())[0]
+    messages: list[str] = []
+    while True:
+        output = await communicator.receive_output(timeout=20)
+        if output["type"] == "websocket.close":
+            break
+        messages.append(output["text"])
+
+    assert LossyChannelLayer.dropped >= 3
+    appends = re.findall(
+        rf'<div id="{run.dom_id}-text" hx-swap-oob="beforeend">(.*?)</div>',
+        "".join(messages),
+        re.S,
+    )
+    # Text only ever arrives as whole sections (never as raw text beside them), and a gap is
+    # healed by the panel as it stands.
+    assert all(append.startswith('<section class="script-section"') for append in appends)
+    panels = [m for m in messages if f'<section id="{run.dom_id}"' in m]
+    assert len(panels) > 2
+    assert 'data-testid="run-status">Done</b>' in panels[-1]
