@@ -191,3 +191,37 @@ async def test_a_viewer_that_lost_live_messages_is_made_whole_by_the_panel(
     panels = [m for m in messages if f'<section id="{run.dom_id}"' in m]
     assert len(panels) > 2
     assert 'data-testid="run-status">Done</b>' in panels[-1]
+
+
+@pytestmark_db
+def test_with_streaming_switched_off_the_panel_shows_elapsed_time_and_cancel(
+    team: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from generation.runs.models import RunPart, RunStatus
+    from generation.scripts.models import Script
+    from tests.scripts.test_views import a_script
+
+    settings.AURA_STREAMING_ENABLED = False
+    script = a_script(team)
+    run = Run.objects.create(
+        project=team.project,
+        kind="script",
+        created_by=team.editor,
+        status=RunStatus.RUNNING,
+        provider="openai",
+        input={"topic": "Tides", "delivery": "conversational"},
+        started_at=timezone.now() - timedelta(seconds=75),
+    )
+    RunPart.objects.create(run=run, key="main", label="Script", status="running")
+    Script.objects.filter(pk=script.pk).update(status=ScriptStatus.GENERATING, last_run_id=run.pk)
+
+    html = client_for(team.editor).get(script.get_absolute_url()).content.decode()
+    panel = html.split(f'<section id="{run.dom_id}"')[1].split("</section>\n\n</div>")[0]
+    assert '<progress aria-label="Writing the script"></progress>' in panel
+    assert re.search(r'data-testid="elapsed">1:1[5-9]</time>', panel)
+    assert 'data-testid="run-cancel"' in panel and "data-run-bar" in panel
+    assert 'data-testid="run-text"' not in panel
