@@ -167,6 +167,8 @@ class RunConsumer(AsyncWebsocketConsumer):
         if seq > self.last_seq + 1:
             missing = await db_call(run_events_after, self.run.pk, self.last_seq, seq)
             for stored in missing:
+                if stored.seq <= self.last_seq:
+                    continue
                 await self._show(stored.seq, stored.event, stored.data, "", stored.part)
                 if self._ended:
                     return
@@ -181,6 +183,12 @@ class RunConsumer(AsyncWebsocketConsumer):
             snapshot = await db_call(run_snapshot, self.run.pk)
             await self._send_snapshot(snapshot)
             return
+        if not html and self._draws_own_text(event, part):
+            # A kind that draws its own text (section by section, say) cannot be caught up
+            # from a stored chunk alone: the panel as it stands makes the viewer whole.
+            await self._flush_outbox()
+            await self._send_snapshot(await db_call(run_snapshot, self.run.pk))
+            return
         if not html and self.spec is not None:
             html = fragments.render_stored_event(self.run, self.spec, event, data, part)
         if not html:
@@ -189,6 +197,15 @@ class RunConsumer(AsyncWebsocketConsumer):
             self._outbox.append(html)
         else:
             await self.send(text_data=html)
+
+    def _draws_own_text(self, event: str, part: str) -> bool:
+        spec = self.spec
+        return (
+            spec is not None
+            and spec.live_text is not None
+            and bool(part)
+            and event == spec.events_of(part).chunk
+        )
 
     async def _flush_outbox(self) -> None:
         """Send the fragments of the events read together as one message (htmx swaps every
@@ -201,7 +218,8 @@ class RunConsumer(AsyncWebsocketConsumer):
         self.run = snapshot.run
         self.last_seq = max(self.last_seq, snapshot.last_seq)
         if snapshot.spec is not None:
-            context = panel_context(snapshot, can_edit=self.can_edit)
+            # On the database thread: a kind's panel context may read what its run produced.
+            context = await db_call(panel_context, snapshot, self.can_edit)
             await self.send(text_data=fragments.render_panel(snapshot.spec, context))
         if not snapshot.run.is_active:
             self._ended = True

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.template.loader import render_to_string
 
+from aura_site.money import format_estimate, format_usd
 from generation.runs.kinds import KindSpec
 from generation.runs.models import Run, RunStatus
 
@@ -50,6 +51,12 @@ class Metrics:
     finished_at: datetime | None = None
     price_assumed: bool = False
     """A call of the run was priced at its provider's default: the model has no price."""
+    usage_reported: bool = False
+    """Whether the tokens and cost are the provider's own counts (else an estimate, ``≈``)."""
+
+    @property
+    def cost_reported(self) -> bool:
+        return self.usage_reported and not self.active
 
     @property
     def active(self) -> bool:
@@ -104,6 +111,7 @@ def metrics_of(run: Run) -> Metrics:
         cancelled_by=_username(run.cancelled_by) if run.status == RunStatus.CANCELLED else "",
         finished_at=run.finished_at,
         price_assumed=price_assumed_of(run.attempts),
+        usage_reported=run.usage_reported,
     )
 
 
@@ -175,10 +183,6 @@ def text_append_html(dom_id: str, content: object) -> str:
     return f'<div id="{dom_id}-text" hx-swap-oob="beforeend">{escape(str(content))}</div>'
 
 
-def money(value: Decimal) -> str:
-    return format(value, "f")
-
-
 def _metric(dom_id: str, key: str, name: str, value: str, label: str, extra: str = "") -> str:
     return (
         f'<div class="metric"><b id="{dom_id}-m-{key}" data-metric="{name}">{escape(value)}</b>'
@@ -216,11 +220,13 @@ def metrics_html(dom_id: str, m: Metrics, *, oob: bool = False) -> str:
             dom_id,
             "cost",
             "cost",
-            f"${money(m.cost)}",
+            format_usd(m.cost) if m.cost_reported else format_estimate(m.cost),
             "Cost so far" if m.active else "Cost",
             PRICE_ASSUMED_BADGE if m.price_assumed else "",
         ),
-        _metric(dom_id, "expected", "expected_cost", f"${money(m.expected_cost)}", "Expected cost"),
+        _metric(
+            dom_id, "expected", "expected_cost", format_estimate(m.expected_cost), "Expected cost"
+        ),
     ]
     if not m.active:
         duration = f"{m.duration_ms} ms" if m.duration_ms is not None else "—"
@@ -259,7 +265,13 @@ def render_live_event(view: Any, event: str, data: dict[str, Any], part: str) ->
     spec: KindSpec = view.spec
     live_part = view.parts.get(part) if part else None
     if live_part is not None and event == live_part.events.chunk:
-        html = text_append_html(live_part.dom_id, data.get("content", ""))
+        content = str(data.get("content", ""))
+        if spec.live_text is not None:
+            text = live_part.sent_text()
+            before = text[: len(text) - len(content)] if content else text
+            html = spec.live_text(view, live_part.dom_id, before, content)
+        else:
+            html = text_append_html(live_part.dom_id, content)
         if view.metrics_due(part):
             html += live_metrics_html(view, part)
         return html

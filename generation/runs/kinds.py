@@ -55,6 +55,10 @@ missed live messages it is a ``StoredView`` (the run and its kind, no live parts
 MetricsRenderer = Callable[[Any, str], str]
 """``(view, part_key) -> html``: the metrics fragments sent with a part's chunks (a few times
 a second at most)."""
+TextRenderer = Callable[[Any, str, str, str], str]
+"""``(view, part dom id, text before, content) -> html``: the out-of-band fragments that show
+``content`` arriving after ``text before`` in a part's text element (default: the content
+appended, escaped). ``view`` is the run's ``RunContext``."""
 
 
 def default_chunk_data(part: Any, content: str) -> dict[str, Any]:
@@ -156,6 +160,7 @@ class KindSpec:
     """Called (sync, on the writer's thread) once a coroutine-mode run's pause is stored."""
     live: LiveRenderer | None = None
     live_metrics: MetricsRenderer | None = None
+    live_text: TextRenderer | None = None
     panel_context: Callable[[Any], dict[str, Any]] | None = None
     """``(snapshot) -> extra context`` of the panel template, beside ``run``, ``parts``, ``m``,
     ``text``, ``switches``, ``stage``, ``can_edit``."""

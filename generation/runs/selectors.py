@@ -170,9 +170,10 @@ def run_snapshot(run_id: UUID | str) -> Snapshot:
 
 
 def panel_context(
-    snapshot: Snapshot, *, can_edit: bool = False, notice: str = ""
+    snapshot: Snapshot, can_edit: bool = False, *, notice: str = ""
 ) -> dict[str, Any]:
-    """The context of the run's panel template (its kind's ``panel`` partials)."""
+    """The context of the run's panel template (its kind's ``panel`` partials). Synchronous:
+    a kind's ``panel_context`` may read the database."""
     context: dict[str, Any] = {
         "run": snapshot.run,
         "spec": snapshot.spec,

@@ -6,6 +6,7 @@ from typing import Any
 
 from generation.runs.kinds import DoneInfo, KindSpec, PartSpec, register
 from generation.scripts.constants import SCRIPT_KIND
+from generation.scripts.panel import live, live_text, script_panel_context
 from generation.scripts.pipeline import script_handler
 from generation.scripts.services import script_run_ended
 
@@ -55,6 +56,9 @@ SCRIPT = KindSpec(
     done_fields=script_done_fields,
     on_end=script_run_ended,
     part_dom_id=_main_is_the_run,
+    live=live,
+    live_text=live_text,
+    panel_context=script_panel_context,
 )
 
 

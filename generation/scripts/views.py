@@ -236,6 +236,10 @@ def _script_context(
         ),
         "unfinished": unfinished,
         "formats": FORMAT_LABELS.items(),
+        # The saved text's sections offer "Make a clip" to editors.
+        "clip": {"project_id": script.project_id, "title": script.title}
+        if _can_edit(membership)
+        else None,
     }
 
 

@@ -185,3 +185,107 @@ document.addEventListener("htmx:afterSettle", () => {
   countAll(document);
   focusFirstProblem();
 });
+
+// A run being written (the script run panel): its text follows its tail unless the reader
+// scrolls up, and then "Jump to latest" shows until they are back at the bottom. Esc stops the
+// run (not while typing in a field); its end is said once in the panel's live region. The state
+// lives on the live wrapper ([data-run-live]), which the WebSocket's swaps never replace.
+(() => {
+  const SLACK = 24;
+  const ENDED = new Set(["succeeded", "failed", "cancelled", "interrupted"]);
+  const ACTIVE_BOX = ".run-panel:is([data-status=queued], [data-status=running]) .stream-text";
+
+  const atBottom = (box) => box.scrollHeight - box.scrollTop - box.clientHeight <= SLACK;
+
+  function showJump(live, following) {
+    live.querySelectorAll("[data-jump-latest]").forEach((button) => { button.hidden = following; });
+  }
+
+  function follow(live) {
+    const box = live.querySelector(ACTIVE_BOX);
+    if (!box) return;
+    const following = live.dataset.following !== "false";
+    if (following) box.scrollTop = box.scrollHeight;
+    showJump(live, following);
+  }
+
+  function announce(live) {
+    const panel = live.querySelector("[data-run-id][data-status]");
+    const region = live.querySelector("[data-run-announce]");
+    if (!panel || !region) return;
+    const status = panel.getAttribute("data-status");
+    if (!ENDED.has(status)) {
+      live.dataset.seenActive = "true";
+    } else if (live.dataset.seenActive && !live.dataset.announced) {
+      live.dataset.announced = "true";
+      region.textContent = panel.getAttribute("data-announce") || `The run has ${status}.`;
+    }
+  }
+
+  const watched = new WeakSet();
+  function watch(root) {
+    const lives = root instanceof Element && root.matches("[data-run-live]") ? [root] : [];
+    if (root.querySelectorAll) lives.push(...root.querySelectorAll("[data-run-live]"));
+    lives.forEach((live) => {
+      if (watched.has(live)) return;
+      watched.add(live);
+      let queued = false;
+      const update = () => {
+        queued = false;
+        follow(live);
+        announce(live);
+      };
+      new MutationObserver(() => {
+        if (!queued) {
+          queued = true;
+          requestAnimationFrame(update);
+        }
+      }).observe(live, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-status"] });
+      update();
+    });
+  }
+
+  document.addEventListener("scroll", (event) => {
+    const box = event.target instanceof Element && event.target.matches(ACTIVE_BOX) ? event.target : null;
+    const live = box && box.closest("[data-run-live]");
+    if (!live) return;
+    const following = atBottom(box);
+    live.dataset.following = following ? "true" : "false";
+    showJump(live, following);
+  }, true);
+
+  document.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("[data-jump-latest]") : null;
+    const live = button && button.closest("[data-run-live]");
+    if (!live) return;
+    live.dataset.following = "true";
+    follow(live);
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented || event.isComposing) return;
+    const target = event.target;
+    if (target instanceof Element && target.closest("input, textarea, select, [contenteditable]:not([contenteditable=false])")) return;
+    if (document.querySelector("dialog[open]")) return;
+    const cancel = Array.from(document.querySelectorAll("[data-run-bar] [data-run-cancel]"))
+      .find((button) => button instanceof HTMLButtonElement && !button.disabled && button.offsetParent !== null);
+    if (!cancel) return;
+    event.preventDefault();
+    cancel.click();
+  });
+
+  // Streaming off: the time since the run started, counted on the page between the server's
+  // refreshes.
+  function tick() {
+    document.querySelectorAll("time[data-elapsed-since]").forEach((element) => {
+      const since = Date.parse(element.getAttribute("data-elapsed-since") || "");
+      if (Number.isNaN(since)) return;
+      const seconds = Math.max(0, Math.round((Date.now() - since) / 1000));
+      element.textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+    });
+  }
+  setInterval(tick, 1000);
+
+  document.addEventListener("DOMContentLoaded", () => watch(document));
+  document.addEventListener("htmx:load", (event) => { if (event.target) watch(event.target); });
+})();
