@@ -150,10 +150,17 @@ class PanelView:
     appends: int = 0
     notices: list[str] = field(default_factory=list)
     status: str = ""
+    sections: dict[str, str] = field(default_factory=dict)
+    """A script's text drawn as sections (``<dom id>-s<n>``, swapped by id): each one's markup."""
 
     def apply(self, message: str) -> None:
         text_element = re.compile(
             r'<div id="' + re.escape(self.dom_id) + r'-text"([^>]*)>(.*?)</div>', re.S
+        )
+        section = re.compile(
+            r'<section class="script-section" id="(' + re.escape(self.dom_id) + r'-s\d+)"'
+            r"[^>]*>(.*?)</section>",
+            re.S,
         )
         if f'<section id="{self.dom_id}"' in message:
             self.panels += 1
@@ -166,9 +173,23 @@ class PanelView:
                 self.appends += 1
             else:
                 self.text = value
+                self.sections = {}
+        for section_id, content in section.findall(message):
+            self.sections[section_id] = content
+
         notice = re.search(r'id="' + re.escape(self.dom_id) + r'-notice"[^>]*>(.*?)</p>', message)
         if notice and notice.group(1):
             self.notices.append(html.unescape(notice.group(1)))
+
+    @property
+    def sections_html(self) -> str:
+        """The drawn sections in order, as the page's text element holds them."""
+        return "".join(
+            f"<section>{content}</section>"
+            for _, content in sorted(
+                self.sections.items(), key=lambda item: int(item[0].rsplit("-s", 1)[1])
+            )
+        )
 
 
 async def session_cookie(user: Any) -> bytes:
