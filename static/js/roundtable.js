@@ -109,7 +109,8 @@
         const head = document.getElementById(`${dom}-${data.agent}-head`);
         if (head) head.dataset.status = item.event === "agent_start" ? "running" : (item.event === "agent_complete" ? "succeeded" : "failed");
       }
-      if (target) target.append(document.createTextNode(data.content || ""));
+      // As the page's own text, drawn by the HTML parser, which drops NUL characters.
+      if (target) target.append(document.createTextNode((data.content || "").replaceAll("\u0000", "")));
     }
     panel.classList.remove("replaying");
   }
