@@ -562,3 +562,32 @@ async def test_the_replay_has_the_chair_and_the_reruns_in_order_with_the_agents_
     page = (await asyncio.to_thread(viewer.get, url.replace("events.json", ""))).content.decode()
     order = [page.index(f'data-event="{name}"') for name in dict.fromkeys(chair)]
     assert order == sorted(order)
+
+
+async def test_rulebased_asks_the_chair_when_the_brief_leaves_the_time_of_day_open(team):
+    """With no key set up, the offline agents ask when the brief leaves a real choice open, so
+    the chair can be tried on the embedded defaults."""
+    session_id, run_id = await start(
+        team, provider="rulebased", brief="A lighthouse keeper's last watch, at dawn or at night."
+    )
+    await paused(run_id)
+    (asked,) = [e.data for e in await events_of(run_id) if e.event == "user_input_request"]
+    assert asked["agent"] == "cinematographer"
+    assert asked["options"] == ["Dawn", "Night"] and asked["default"] == "Dawn"
+    assert "time of day" in asked["question"]
+    client = await api_for(team.editor)
+    answer = await client.post(
+        f"/api/v1/roundtables/{session_id}/answer",
+        {"request_id": asked["request_id"], "choice": "Night"},
+    )
+    assert answer.status_code == 200, answer.content
+    ended = await run_wait_ended((await Run.objects.aget(pk=run_id)).pk, 60)
+    assert ended.status == "succeeded", ended.error_message
+    (response,) = [e.data for e in await events_of(run_id) if e.event == "user_input_response"]
+    assert response["answer"] == "Night" and not response["timed_out"]
+
+    # A brief that names its time of day (or none) leaves nothing to ask.
+    _, settled = await start(team, provider="rulebased", brief="A lighthouse keeper at dawn.")
+    done = await run_wait_ended((await Run.objects.aget(pk=settled)).pk, 60)
+    assert done.status == "succeeded", done.error_message
+    assert not [e for e in await events_of(settled) if e.event == "user_input_request"]
