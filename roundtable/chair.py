@@ -44,7 +44,7 @@ from generation.runs.events import LogItem, append_while_waiting, publish_many
 from generation.runs.models import Run
 from generation.runs.services import run_wake
 from roundtable.agents import AGENT_BY_KEY
-from roundtable.models import ChairEntry, ChairKind, ChairQuestion, Session
+from roundtable.models import ChairEntry, ChairKind, ChairQuestion, PartVersion, Session
 
 NOTE_MAX = 500
 ANSWER_MAX = 500
@@ -387,6 +387,7 @@ def chair_view(run: Run, session_id: int) -> dict[str, Any]:
             log.append((question.answered_at or question.expires_at, {"event": event, **data}))
     for at, data in run.events.filter(event="chair_check").values_list("created_at", "data"):
         log.append((at, {"event": "chair_check", **data}))
+    log.extend((at, item) for at, item, _ in rerun_items(session_id))
     marks: dict[str, dict[str, list[str]]] = {}
     for entry in entries:
         if entry.kind != ChairKind.NOTE:
@@ -398,6 +399,41 @@ def chair_view(run: Run, session_id: int) -> dict[str, Any]:
         "marks": marks,
         "active": run.is_active,
     }
+
+
+def rerun_items(session_id: int) -> list[tuple[datetime, dict[str, Any], Run]]:
+    """Each re-run of the session's parts as a line of the chair's log (oldest first): who
+    asked for which part, on which provider, with what note, its state and what it cost."""
+    from roundtable.versions import RERUN_KIND, part_label
+
+    runs: dict[Any, tuple[datetime, dict[str, Any], Run]] = {}
+    for version in (
+        PartVersion.objects.filter(session_id=session_id, run__kind=RERUN_KIND)
+        .select_related("run", "asked_by")
+        .order_by("created_at", "pk")
+    ):
+        run = version.run
+        assert run is not None
+        if run.pk not in runs:
+            part = str(run.input.get("part") or version.part)
+            label = part_label(part)
+            runs[run.pk] = (
+                version.created_at,
+                {
+                    "event": "rerun",
+                    "by": _username(version.asked_by),
+                    "part": part,
+                    "part_label": label if part in AGENT_BY_KEY else label.lower(),
+                    "provider": version.provider,
+                    "note": version.note,
+                    "status": version.status,
+                    "cost": version.cost,
+                },
+                run,
+            )
+        else:
+            runs[run.pk][1]["cost"] += version.cost
+    return list(runs.values())
 
 
 def log_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -12,12 +12,15 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from aura_site.money import format_usd, plain
+from generation.chain.policy import providers_known
 from generation.runs.kinds import DoneInfo, KindSpec, PartEvents, PartSpec, register
-from generation.runs.models import Run
+from generation.runs.models import Run, RunPart
 from roundtable.agents import AGENT_BY_KEY, AGENTS
 from roundtable.chair import chair_view, log_item, points_of, session_paused
+from roundtable.models import VersionStatus
 from roundtable.pipeline import roundtable_handler
 from roundtable.services import KIND, session_run_ended
+from roundtable.versions import versions_of
 
 PANEL = "roundtable/panel.html"
 
@@ -369,7 +372,7 @@ def panel_context(snapshot: Any) -> dict[str, Any]:
         "done": bool(result),
     }
     synthesis = parts.get("synthesis")
-    return {
+    context = {
         "chair": chair,
         "cards": cards,
         "judged": judged,
@@ -392,6 +395,111 @@ def panel_context(snapshot: Any) -> dict[str, Any]:
             else ""
         ),
     }
+    if session_id and snapshot.run.kind == KIND and not snapshot.run.is_active:
+        _versions_overlay(snapshot.run, int(session_id), context)
+    return context
+
+
+def _version_line(run: Run, rows: list[Any]) -> dict[str, Any]:
+    """What a part's block says of its versions: the one shown, how many there are, who asked
+    for it, its provider and cost, and the others (newest first)."""
+    current = next((row for row in rows if getattr(row, "is_current", False)), None)
+    return {
+        "current": current,
+        "count": len(rows),
+        "rerun": current is not None and current.run_id != run.pk,
+        "running": any(row.status == VersionStatus.RUNNING for row in rows),
+        "others": sorted(
+            (row for row in rows if row is not current), key=lambda row: -int(row.number)
+        ),
+    }
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    """The providers a session or one of its parts can be run on, for a picker."""
+    choices = [("auto", "Auto (best available)")]
+    for info in providers_known():
+        label = info.label if info.configured else f"{info.label} (not set up)"
+        choices.append((info.name, label))
+    return choices
+
+
+def rerun_providers() -> list[tuple[str, str]]:
+    return [("", "Same as before"), *provider_choices()]
+
+
+def _versions_overlay(run: Run, session_id: int, context: dict[str, Any]) -> None:
+    """A finished session's panel shows the current version of each part (the newest that
+    succeeded, a re-run's or the session's own) with its version line, and whether its parts
+    can be re-run now."""
+    groups = versions_of(session_id)
+    busy = any(row.status == VersionStatus.RUNNING for rows in groups.values() for row in rows)
+    context["part_versions"] = {key: _version_line(run, rows) for key, rows in groups.items()}
+    context["rerun_open"] = (
+        run.status == "succeeded"
+        and not busy
+        and any(getattr(row, "is_current", False) for row in groups.get("synthesis", []))
+    )
+    context["rerun_url"] = reverse("roundtable:rerun", args=[run.project_id, session_id])
+    context["rerun_providers"] = rerun_providers()
+    context["session_id"] = session_id
+    shown = {
+        key: line["current"]
+        for key, line in context["part_versions"].items()
+        if line["current"] is not None and line["rerun"]
+    }
+    tokens = dict(
+        (((run_id, key), count))
+        for run_id, key, count in RunPart.objects.filter(
+            run_id__in={version.run_id for version in shown.values()},
+            key__in=list(shown),
+        ).values_list("run_id", "key", "output_tokens")
+    )
+    for card in context["cards"]:
+        card["versions"] = context["part_versions"].get(card["key"])
+        version = shown.get(card["key"])
+        if version is not None:
+            card.update(
+                status="succeeded",
+                text=version.text,
+                provider=version.provider,
+                model=version.model,
+                cost=version.cost,
+                tokens=tokens.get((version.run_id, card["key"]), 0),
+                error_message="",
+                points=[],
+            )
+    debate = shown.get("debate")
+    if debate is not None:
+        result = debate.result or {}
+        context["judged"] = result
+        context["debate"] = debate_view(
+            str(result.get("challenger", "")),
+            str(result.get("responder", "")),
+            str(result.get("topic", "")),
+            list(result.get("messages") or []),
+            debate.text,
+        )
+    synthesis = shown.get("synthesis")
+    if synthesis is not None:
+        context["synthesis"] = {"text": synthesis.text}
+        context["synthesis_done"] = True
+        context["synthesis_script_url"] = script_url(run, topic=synthesis.text)
+        context["synthesis_clip_url"] = (
+            f"{reverse('videos:list', args=[run.project_id])}?"
+            + urlencode({"prompt": synthesis.text[:CLIP_PROMPT_LIMIT]})
+        )
+    shots = shown.get("shots")
+    if shots is not None:
+        result = shots.result or {}
+        context["shots"] = {
+            "raw": shots.text,
+            "list": shot_rows(run, result.get("shots") or []),
+            "parsed": bool(result.get("parsed")),
+            "scaled": bool(result.get("scaled")),
+            "note": result.get("note", ""),
+            "done": True,
+        }
 
 
 def _dom_id(run_dom_id: str, part: str) -> str:

@@ -1088,14 +1088,60 @@ _ANALYSTS: dict[str, Callable[[_Plan, random.Random, Sequence[str]], str]] = {
 
 
 def analysis_writer(request: CompletionRequest) -> str:
-    """An agent's analysis of the brief (``metadata["agent"]``, ``["brief"]``, ``["notes"]``)."""
+    """An agent's analysis of the brief (``metadata["agent"]``, ``["brief"]``, ``["notes"]``);
+    the Cinematographer's ends with a question to the chair when the brief leaves the time of
+    day open between two or three times."""
     metadata = _metadata(request)
     brief = _brief_of(metadata)
     agent = str(metadata.get("agent") or "director")
     notes = [str(note) for note in metadata.get("notes") or []]
     write = _ANALYSTS.get(agent, _director)
     rng = random.Random(_seed("analysis", agent, brief, notes))
-    return write(_plan(brief), rng, notes)
+    text = write(_plan(brief), rng, notes)
+    if agent == "cinematographer":
+        times = times_left_open(str(brief.get("brief") or ""))
+        if times:
+            text += (
+                "\n\nQUESTION: The brief leaves the time of day open: "
+                + " or ".join(time.lower() for time in times)
+                + "? The light, the lenses and the grade all follow from it."
+                + "\nOPTIONS: "
+                + " | ".join(times)
+                + f"\nDEFAULT: {times[0]}"
+            )
+    return text
+
+
+_TIMES = (
+    "golden hour",
+    "blue hour",
+    "sunrise",
+    "dawn",
+    "morning",
+    "midday",
+    "noon",
+    "afternoon",
+    "sunset",
+    "dusk",
+    "evening",
+    "night",
+    "midnight",
+)
+_TIME = r"(?:(?:at|in\s+the|by|during\s+the|during)\s+)?(" + "|".join(_TIMES) + r")"
+_OPEN_TIMES = re.compile(rf"\b{_TIME}(?:\s*,\s*{_TIME})?\s*,?\s+or\s+{_TIME}\b", re.IGNORECASE)
+
+
+def times_left_open(brief: str) -> list[str]:
+    """The times of day a brief leaves open ("at dawn or at night", "morning, noon or night"),
+    capitalised, in its order; empty when it names one time or none."""
+    found = _OPEN_TIMES.search(brief)
+    if found is None:
+        return []
+    times: list[str] = []
+    for time in found.groups():
+        if time and time.lower() not in {t.lower() for t in times}:
+            times.append(time.lower().capitalize())
+    return times if len(times) >= 2 else []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Re-running one part of a finished session: an agent (optionally on another provider, with a
-note), the debate, the synthesis (and then the shot list, which is built from it) or the shot
-list.
+note), the debate (and then the synthesis and the shot list built on it), the synthesis (and
+then the shot list, which is built from it) or the shot list.
 
 A re-run is a run of its own, of kind ``roundtable_rerun``: its own events, cost records and
 correlation id, so its ledger shows exactly the calls it made, and the session's run (whose log
@@ -66,7 +66,10 @@ class RerunBusy(Exception):
 
 
 def parts_of(part: str) -> list[str]:
-    """The parts a re-run of ``part`` runs: the shot list follows a new synthesis."""
+    """The parts a re-run of ``part`` runs: the synthesis follows a new debate, and the shot
+    list a new synthesis."""
+    if part == "debate":
+        return ["debate", "synthesis", "shots"]
     return ["synthesis", "shots"] if part == "synthesis" else [part]
 
 
@@ -210,17 +213,18 @@ async def rerun_handler(ctx: RunContext) -> dict[str, Any]:
     if part_key in AGENT_BY_KEY:
         await _agent(table, part_key, notes, chair.answers)
         return {"session_id": table.session_id, "part": part_key}
+    messages = list(data.get("debate_messages") or [])
     if part_key == "debate":
-        await _debate(table, analyses)
-        return {"session_id": table.session_id, "part": part_key}
+        messages = await _debate(table, analyses)
     synthesis_text = str(data.get("synthesis") or "")
-    if part_key == "synthesis":
+    if part_key in ("debate", "synthesis"):
         readable = {key: question_strip(text) for key, text in analyses.items()}
         synthesis = ctx.part("synthesis", "Synthesis")
+        await ctx.progress("synthesising", "Writing the final prompt")
         result = await table.stream(
             synthesis,
             with_chair(
-                synthesis_request(table.brief, readable, data.get("debate_messages") or []),
+                synthesis_request(table.brief, readable, messages),
                 notes,
                 chair.answers,
                 chair.pins,
@@ -276,7 +280,7 @@ async def _agent(table: _Table, key: str, notes: list[str], answers: list[dict[s
     )
 
 
-async def _debate(table: _Table, analyses: dict[str, str]) -> None:
+async def _debate(table: _Table, analyses: dict[str, str]) -> list[dict[str, str]]:
     ctx = table.ctx
     picked = ctx.run.input.get("judgement") or {}
     if picked.get("challenger") in analyses and picked.get("responder") in analyses:
@@ -317,6 +321,7 @@ async def _debate(table: _Table, analyses: dict[str, str]) -> None:
     debate.set(
         result={"messages": messages, **judgement.as_dict(), "debated": True},
     )
+    return messages
 
 
 _VERSION_STATUS = {
@@ -349,6 +354,9 @@ def rerun_ended(run: Run, status: str) -> None:
             version.cost = part.cost
         if version.part == "synthesis":
             version.based_on = {k: v for k, v in now_read.items() if k in (*AGENT_KEYS, "debate")}
+            debate = next((v for v in versions if v.part == "debate"), None)
+            if debate is not None:
+                version.based_on["debate"] = debate.number
         if version.part == "shots":
             synthesis = next((v for v in versions if v.part == "synthesis"), None)
             version.based_on = {

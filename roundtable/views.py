@@ -25,16 +25,15 @@ from roundtable import chair as chair_services
 from roundtable import selectors, versions
 from roundtable.agents import AGENTS
 from roundtable.forms import SessionForm
+from roundtable.kind import CHAIR_EVENTS
 from roundtable.norms import NORMS
 from roundtable.services import Quote, session_prepare, session_start
 
 
 def _provider_choices() -> list[tuple[str, str]]:
-    choices = [("auto", "Auto (best available)")]
-    for info in providers_known():
-        label = info.label if info.configured else f"{info.label} (not set up)"
-        choices.append((info.name, label))
-    return choices
+    from roundtable.kind import provider_choices
+
+    return provider_choices()
 
 
 def _form(project: Project, data: Any = None) -> SessionForm:
@@ -122,29 +121,37 @@ def session_quote(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 
 
 def versions_context(session: Any, membership: Membership) -> dict[str, Any]:
-    """The versions section of a session's page, as this member sees it."""
-    from roundtable.reruns import rerun_html
-
+    """The re-runs section below a session's panel, as this member sees it."""
     groups = versions.versions_of(session.pk)
     current = versions.versions_current(session.pk)
     stale = versions.synthesis_stale(current)
-    busy = any(v.status == "running" for vs in groups.values() for v in vs)
-    latest = versions.latest_rerun(session.pk)
-    can_edit = membership.can(Role.EDITOR)
     return {
         "token": versions.versions_token(session.pk),
-        "groups": [
-            {"key": key, "label": versions.part_label(key), "versions": rows}
-            for key, rows in groups.items()
-        ],
         "stale": stale,
         "stale_labels": [versions.part_label(key) for key in stale],
-        "busy": busy,
-        "can_rerun": bool(groups) and not busy and "synthesis" in current,
-        "choices": [(key, versions.part_label(key)) for key in versions.RERUN_PARTS],
-        "providers": [("", "Same as before"), *_provider_choices()],
-        "rerun_html": rerun_html(latest, can_edit) if latest else "",
+        "busy": any(v.status == "running" for vs in groups.values() for v in vs),
     }
+
+
+def rerun_live(session: Any, can_edit: bool) -> str:
+    """The live panel of the session's re-run under way, or nothing."""
+    from generation.runs.models import Run
+    from roundtable.reruns import rerun_html
+
+    latest = versions.latest_rerun(session.pk)
+    if latest is None or not Run.objects.filter(pk=latest).first().is_active:  # type: ignore[union-attr]
+        return ""
+    return rerun_html(latest, can_edit)
+
+
+def session_panel(session: Any, membership: Membership) -> dict[str, Any]:
+    """The session's panel context as this member sees it: the run's, then (once it has ended)
+    the current version of each part and the re-run controls."""
+    can_edit = membership.can(Role.EDITOR)
+    context = panel_context(run_snapshot(session.run_id), can_edit=can_edit)
+    if context.get("rerun_url"):
+        context["rerun_live"] = rerun_live(session, can_edit)
+    return context
 
 
 @require_GET
@@ -158,33 +165,81 @@ def session_detail(request: HtmxHttpRequest, project_id: int, session_id: int) -
     }
     context["versions"] = versions_context(session, membership)
     if session.run_id is not None:
-        snapshot = run_snapshot(session.run_id)
-        context["panel"] = panel_context(snapshot, can_edit=membership.can(Role.EDITOR))
+        context["panel"] = session_panel(session, membership)
     return render(request, "roundtable/detail.html", context)
+
+
+REPLAY_GAP_MS = 600
+"""The pause the replay makes between the session and each re-run after it."""
+
+
+def _replay_events(run: Any, start_ms: int) -> list[dict[str, Any]]:
+    times: dict[int, Any] = dict(run.events.values_list("seq", "created_at"))
+    start = min(times.values()) if times else None
+    events = []
+    for event in run_events_after(run.pk, 0):
+        moment = times.get(event.seq)
+        offset = int((moment - start).total_seconds() * 1000) if moment and start else 0
+        item: dict[str, Any] = {
+            "seq": event.seq,
+            "event": event.event,
+            "part": event.part,
+            "data": event.data,
+            "at_ms": start_ms + offset,
+        }
+        if event.event in CHAIR_EVENTS or event.event == "chair_check":
+            item["html"] = _chair_line({"event": event.event, **event.data})
+        events.append(item)
+    return events
+
+
+def _chair_line(item: dict[str, Any]) -> str:
+    return render_to_string(
+        "roundtable/panel.html#chair_item", {"item": chair_services.log_item(item)}
+    )
 
 
 @require_GET
 def session_events(request: HtmxHttpRequest, project_id: int, session_id: int) -> JsonResponse:
-    """The session's stored events, for the replay (members only; no provider is called)."""
+    """The session's stored events, then each re-run's after it, for the replay (members only;
+    no provider is called). A chair event carries its line of the chair's log (``html``); a
+    re-run starts with a ``rerun`` item naming the parts it wrote again."""
+    from roundtable.reruns import parts_of
+
     session, _ = selectors.session_get(request.user, project_id, session_id)
     if session.run is None or session.is_active:
         return JsonResponse({"events": [], "dom_id": ""})
-    times: dict[int, Any] = dict(session.run.events.values_list("seq", "created_at"))
-    start = min(times.values()) if times else None
-    events = []
-    for event in run_events_after(session.run.pk, 0):
-        moment = times.get(event.seq)
-        offset = int((moment - start).total_seconds() * 1000) if moment and start else 0
+    events = _replay_events(session.run, 0)
+    for _, item, run in chair_services.rerun_items(session.pk):
+        at = (events[-1]["at_ms"] if events else 0) + REPLAY_GAP_MS
         events.append(
             {
-                "seq": event.seq,
-                "event": event.event,
-                "part": event.part,
-                "data": event.data,
-                "at_ms": offset,
+                "seq": 0,
+                "event": "rerun",
+                "part": item["part"],
+                "data": {"parts": parts_of(item["part"]) if item["status"] == "succeeded" else []},
+                "at_ms": at,
+                "html": _chair_line(item),
             }
         )
+        if item["status"] == "succeeded":
+            events += [e for e in _replay_events(run, at) if e["event"] in REPLAYED]
     return JsonResponse({"events": events, "dom_id": session.run.dom_id})
+
+
+REPLAYED = frozenset(
+    {
+        "agent_start",
+        "agent_chunk",
+        "agent_complete",
+        "debate_chunk",
+        "synthesis_chunk",
+        "shots_chunk",
+        "chair_check",
+    }
+)
+"""The events of a re-run the replay shows (its own run, status and ending are not the
+session's)."""
 
 
 # ---- the chair ---------------------------------------------------------------------------
@@ -321,12 +376,19 @@ def session_versions(request: HtmxHttpRequest, project_id: int, session_id: int)
     session, membership = selectors.session_get(request.user, project_id, session_id)
     if request.GET.get("token") == versions.versions_token(session.pk):
         return HttpResponse(status=204)
-    context = {
+    context: dict[str, Any] = {
         "project": session.project,
         "session": session,
         "can_edit": membership.can(Role.EDITOR),
         "versions": versions_context(session, membership),
     }
+    if session.run_id is not None:
+        # The whole live wrapper, so that a page that followed the session live loses its
+        # socket's scope and a re-run's panel inside connects once.
+        panel = session_panel(session, membership)
+        context["panel_swap"] = render_to_string(
+            "roundtable/panel.html#live", {**panel, "panel_oob": True}, request=request
+        )
     return render(request, "roundtable/versions.html#versions", context)
 
 

@@ -1,6 +1,8 @@
 // The roundtable page: each card follows its own text as it grows (unless its reader scrolled
 // up in it), the brief form asks for the session's quote as it changes, and a finished session
-// can be replayed from its stored events at 1x, 4x or at once, without calling any provider.
+// can be replayed from its stored events at 1x, 4x or at once, without calling any provider:
+// the agents' words, the chair's questions, answers, notes, pins and vetoes in their order, then
+// each re-run of a part.
 (() => {
   const NEAR_BOTTOM = 24;
 
@@ -74,8 +76,12 @@
     const panel = document.getElementById(dom);
     if (!panel) return;
     panel.classList.add("replaying");
-    panel.querySelectorAll(".agent-text, .synthesis-text").forEach((box) => { box.textContent = ""; });
-    panel.querySelectorAll(".agent-head").forEach((head) => { head.dataset.status = "waiting"; });
+    // Only the panel's own texts (ids from its run) are replayed: a part's other versions and a
+    // re-run's own panel keep theirs.
+    panel.querySelectorAll(`[id^="${dom}-"][id$="-text"]`).forEach((box) => { box.textContent = ""; });
+    panel.querySelectorAll(`.agent-head[id^="${dom}-"]`).forEach((head) => { head.dataset.status = "waiting"; });
+    const log = document.getElementById(`${dom}-chair-log`);
+    if (log) log.replaceChildren();
     const started = performance.now();
     for (const item of events) {
       if (state.cancelled) return;
@@ -84,6 +90,16 @@
         if (due > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(due, 5000)));
       }
       const data = item.data || {};
+      // A chair event (and a re-run) adds its line, drawn by the studio, to the chair's log.
+      if (item.html && log) log.insertAdjacentHTML("beforeend", item.html);
+      if (item.event === "rerun") {
+        // A re-run writes its parts again: their texts start over.
+        for (const part of data.parts || []) {
+          const selector = part === "debate" ? `[id^="${dom}-debate-"][id$="-text"]` : `[id="${dom}-${part}-text"]`;
+          panel.querySelectorAll(selector).forEach((box) => { box.textContent = ""; });
+        }
+        continue;
+      }
       let target = null;
       if (item.event === "agent_chunk") target = document.getElementById(`${dom}-${data.agent}-text`);
       else if (item.event === "debate_chunk") target = document.getElementById(`${dom}-debate-${data.from}-text`);
@@ -93,7 +109,8 @@
         const head = document.getElementById(`${dom}-${data.agent}-head`);
         if (head) head.dataset.status = item.event === "agent_start" ? "running" : (item.event === "agent_complete" ? "succeeded" : "failed");
       }
-      if (target) target.append(document.createTextNode(data.content || ""));
+      // As the page's own text, drawn by the HTML parser, which drops NUL characters.
+      if (target) target.append(document.createTextNode((data.content || "").replaceAll("\u0000", "")));
     }
     panel.classList.remove("replaying");
   }

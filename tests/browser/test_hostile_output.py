@@ -214,6 +214,11 @@ def test_hostile_model_output_never_runs_or_loads_and_is_shown_as_text(
     events = page.context.request.get(base + str(replay))
     assert events.headers["content-type"].startswith("application/json")
     assert events.headers["x-content-type-options"] == "nosniff"
+    # Once the session's versions are stored the page draws its parts from them (the section
+    # below the panel then carries their token): the text as the page shows it after a reload.
+    expect(page.locator("[data-testid=versions]")).not_to_have_attribute(
+        "hx-get", re.compile("token=none"), timeout=WAIT
+    )
     director = shown(page, "[data-testid=agent-text-director]")
     page.click("[data-testid=replay-instant]")
     expect(page.locator("[data-testid=agent-text-director]")).to_have_text(director)

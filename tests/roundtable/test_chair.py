@@ -462,3 +462,132 @@ async def test_a_rerun_needs_a_member_and_an_editor_and_a_finished_session(table
         page = f"/projects/{team.project.pk}/roundtables/{session_id}/rerun/"
         response = await asyncio.to_thread(browser.post, page, {"part": "director"})
         assert response.status_code == status
+
+
+async def test_a_rerun_of_the_debate_calls_and_bills_only_the_debate_and_the_parts_after_it(
+    table, team
+):
+    session_id, run_id = await start(team, debate="always")
+    first = await run_wait_ended((await Run.objects.aget(pk=run_id)).pk, 60)
+    assert first.status == "succeeded", first.error_message
+    original = sorted([r.pk async for r in CostRecord.objects.filter(run_id=run_id)])
+    client = await api_for(team.editor)
+    saved = (await client.get(f"/api/v1/roundtables/{session_id}")).json()
+    assert [v["number"] for v in saved["versions"]["debate"]] == [1]
+
+    steps_before = list(table.state.steps)
+    table.say("synthesis", "The pilot answers the bow's question in one steady turn.")
+    started = await client.post(f"/api/v1/roundtables/{session_id}/rerun", {"part": "debate"})
+    assert started.status_code == 202, started.content
+    assert started.json()["parts"] == ["debate", "synthesis", "shots"]
+    rerun = await run_wait_ended((await Run.objects.aget(pk=started.json()["run_id"])).pk, 60)
+    assert rerun.status == "succeeded", rerun.error_message
+
+    # At the fake provider: the debate's two turns, then the synthesis and the shot list; no
+    # analysis and no judging call.
+    assert table.state.steps[len(steps_before) :] == ["question", "answer", "synthesis", "shots"]
+    (sent,) = table.requests_for("synthesis")[1:]
+    assert "question-1" in prompt_of(sent) and "answer-1" in prompt_of(sent)
+    # In the ledger: the re-run's calls only, each tagged with its part; the session's own
+    # records are untouched.
+    parts = sorted([r.part async for r in CostRecord.objects.filter(run_id=rerun.pk)])
+    assert parts == ["debate", "debate", "shots", "synthesis"]
+    assert sorted([r.pk async for r in CostRecord.objects.filter(run_id=run_id)]) == original
+
+    saved = (await client.get(f"/api/v1/roundtables/{session_id}")).json()
+    assert [v["number"] for v in saved["versions"]["debate"]] == [2, 1]
+    assert [v["number"] for v in saved["versions"]["synthesis"]] == [2, 1]
+    assert [v["number"] for v in saved["versions"]["shots"]] == [2, 1]
+    assert all(saved["versions"][k][0]["current"] for k in ("debate", "synthesis", "shots"))
+    assert {key: [v["number"] for v in saved["versions"][key]] for key in AGENT_KEYS} == {
+        key: [1] for key in AGENT_KEYS
+    }
+    assert saved["synthesis_stale"] == []
+    assert saved["synthesis"] == "The pilot answers the bow's question in one steady turn."
+    rerun_parts = ("debate", "synthesis", "shots")
+    billed = sum(Decimal(saved["versions"][key][0]["cost"]) for key in rerun_parts)
+    assert billed == sum([r.cost async for r in CostRecord.objects.filter(run_id=rerun.pk)])
+
+
+async def test_the_replay_has_the_chair_and_the_reruns_in_order_with_the_agents_lines(table, team):
+    from django.test import Client
+
+    table.say("director", ASKING, "The pilot's hands first, then the bow.")
+    session_id, run_id = await start(team)
+    client = await api_for(team.editor)
+    await paused(run_id)
+    await client.post(f"/api/v1/roundtables/{session_id}/notes", {"text": "No <b>drone</b> shots"})
+    await client.post(f"/api/v1/roundtables/{session_id}/pins", {"agent": "director", "point": PIN})
+    question = await ChairQuestion.objects.aget(agent="director")
+    await client.post(
+        f"/api/v1/roundtables/{session_id}/answer",
+        {"request_id": str(question.request_id), "choice": "Right at sunset"},
+    )
+    assert (await run_wait_ended((await Run.objects.aget(pk=run_id)).pk, 60)).status == "succeeded"
+    started = await client.post(
+        f"/api/v1/roundtables/{session_id}/rerun", {"part": "director", "note": "Hands first"}
+    )
+    rerun = await run_wait_ended((await Run.objects.aget(pk=started.json()["run_id"])).pk, 60)
+    assert rerun.status == "succeeded", rerun.error_message
+
+    viewer = Client()
+    await asyncio.to_thread(viewer.force_login, team.viewer)
+    url = f"/projects/{team.project.pk}/roundtables/{session_id}/events.json"
+    replay = (await asyncio.to_thread(viewer.get, url)).json()
+    names = [item["event"] for item in replay["events"]]
+    chair = [n for n in names if n.startswith(("chair_", "user_input")) or n == "rerun"]
+    assert chair[:4] == ["user_input_request", "chair_note", "chair_pin", "user_input_response"]
+    # The check of the pin (and of the revision it caused), then the re-run.
+    assert set(chair[4:-1]) == {"chair_check"} and chair[-1] == "rerun"
+    # In the order they happened with the agents' words: the question after the Director's
+    # analysis, the answer before the synthesis, the re-run (and its words) after the session.
+    assert names.index("user_input_request") > max(
+        i for i, n in enumerate(names) if n == "agent_chunk" and i < names.index("done")
+    )
+    assert names.index("user_input_response") < names.index("synthesis_chunk")
+    assert names.index("done") < names.index("rerun")
+    after = replay["events"][names.index("rerun") :]
+    assert after[0]["data"] == {"parts": ["director"]}
+    assert "".join(e["data"].get("content", "") for e in after if e["event"] == "agent_chunk") == (
+        "The pilot's hands first, then the bow."
+    )
+    assert all(e["event"] not in ("run", "done", "status") for e in after)
+    assert [e["at_ms"] for e in replay["events"]] == sorted(e["at_ms"] for e in replay["events"])
+    # Every chair item carries its line of the log, drawn (and escaped) by the studio.
+    lines = {e["event"]: e["html"] for e in replay["events"] if "html" in e}
+    assert "No &lt;b&gt;drone&lt;/b&gt; shots" in lines["chair_note"]
+    assert "answered the Director" in lines["user_input_response"]
+    assert "re-ran the Director" in lines["rerun"] and "Hands first" in lines["rerun"]
+    # After a reload the chair's log on the page is the same, the re-run last.
+    page = (await asyncio.to_thread(viewer.get, url.replace("events.json", ""))).content.decode()
+    order = [page.index(f'data-event="{name}"') for name in dict.fromkeys(chair)]
+    assert order == sorted(order)
+
+
+async def test_rulebased_asks_the_chair_when_the_brief_leaves_the_time_of_day_open(team):
+    """With no key set up, the offline agents ask when the brief leaves a real choice open, so
+    the chair can be tried on the embedded defaults."""
+    session_id, run_id = await start(
+        team, provider="rulebased", brief="A lighthouse keeper's last watch, at dawn or at night."
+    )
+    await paused(run_id)
+    (asked,) = [e.data for e in await events_of(run_id) if e.event == "user_input_request"]
+    assert asked["agent"] == "cinematographer"
+    assert asked["options"] == ["Dawn", "Night"] and asked["default"] == "Dawn"
+    assert "time of day" in asked["question"]
+    client = await api_for(team.editor)
+    answer = await client.post(
+        f"/api/v1/roundtables/{session_id}/answer",
+        {"request_id": asked["request_id"], "choice": "Night"},
+    )
+    assert answer.status_code == 200, answer.content
+    ended = await run_wait_ended((await Run.objects.aget(pk=run_id)).pk, 60)
+    assert ended.status == "succeeded", ended.error_message
+    (response,) = [e.data for e in await events_of(run_id) if e.event == "user_input_response"]
+    assert response["answer"] == "Night" and not response["timed_out"]
+
+    # A brief that names its time of day (or none) leaves nothing to ask.
+    _, settled = await start(team, provider="rulebased", brief="A lighthouse keeper at dawn.")
+    done = await run_wait_ended((await Run.objects.aget(pk=settled)).pk, 60)
+    assert done.status == "succeeded", done.error_message
+    assert not [e for e in await events_of(settled) if e.event == "user_input_request"]

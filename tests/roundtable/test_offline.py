@@ -24,6 +24,7 @@ from roundtable.offline import (
     register_offline_writers,
     shots_writer,
     synthesis_writer,
+    times_left_open,
 )
 from roundtable.prompts import (
     PURPOSES,
@@ -337,3 +338,37 @@ def test_the_writers_never_fail_on_thin_metadata() -> None:
         result = parse_shots(shots_writer(shots_request(brief, "")), seconds)
         assert result.parsed and not result.scaled
         assert round(sum(shot.duration_seconds or 0 for shot in result.shots), 6) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "times"),
+    [
+        ("A keeper's last watch, at dawn or at night.", ["Dawn", "Night"]),
+        ("Morning, noon or night in the harbour.", ["Morning", "Noon", "Night"]),
+        ("In the morning or during the afternoon.", ["Morning", "Afternoon"]),
+        ("A keeper's last watch at dusk.", []),
+        ("With or without music, at dawn.", []),
+        ("Dawn or dawn, the same light.", []),
+        ("A keeper's last watch.", []),
+    ],
+)
+def test_the_times_of_day_a_brief_leaves_open(text: str, times: list[str]) -> None:
+    assert times_left_open(text) == times
+
+
+def test_the_cinematographer_asks_only_when_the_time_of_day_is_left_open() -> None:
+    from roundtable.chair import question_parse
+    from roundtable.prompts import brief_build
+
+    open_brief = brief_build(
+        brief="A keeper's last watch, at dawn or at night.", platform="tiktok", duration_seconds=30
+    )
+    first, again = analyses_of(open_brief), analyses_of(open_brief)
+    assert first == again
+    asked = question_parse(first["cinematographer"])
+    assert asked is not None and asked.options == ["Dawn", "Night"] and asked.default == "Dawn"
+    assert all(question_parse(first[key]) is None for key in AGENT_KEYS if key != "cinematographer")
+    settled = analyses_of(
+        brief_build(brief="A keeper's last watch at dusk.", platform="tiktok", duration_seconds=30)
+    )
+    assert all(question_parse(text) is None for text in settled.values())
