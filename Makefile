@@ -31,7 +31,7 @@ run: setup
 
 test: setup
 	@mkdir -p data
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check .

@@ -108,7 +108,9 @@ def rerun_prepare(
     choices: dict[str, dict[str, str]] = dict(original["choices"])
     chosen_provider = provider or choices.get(part, choices["default"])["requested"]
     try:
-        choice = provider_choose(chosen_provider or "auto", model or None)
+        choice = provider_choose(
+            chosen_provider or "auto", model or None, require_configured=bool(provider)
+        )
     except NoProviderAvailable as exc:
         raise ValidationError({"provider": str(exc)}) from None
     if provider or model:

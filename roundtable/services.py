@@ -182,8 +182,10 @@ def _world(cleaned: dict[str, Any]) -> dict[str, Any]:
 
 
 def _choose(provider: str, model: str) -> ProviderChoice:
+    """A provider chosen by name must be set up: a session never quietly runs an agent on
+    another provider than the one the person picked (Auto is the way to ask for any)."""
     try:
-        return provider_choose(provider or "auto", model or None)
+        return provider_choose(provider or "auto", model or None, require_configured=True)
     except NoProviderAvailable as exc:
         raise ValidationError({"provider": str(exc)}) from None
 

@@ -204,7 +204,9 @@ def _logs_kept() -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the browser tests last, and the look for secrets in the suite's logs after them.
+    """Run the tests of the shared services first (on several workers, the one that takes them
+    runs them while the others run the rest), the browser tests last, and the look for secrets
+    in the suite's logs after them.
 
     Playwright's sync API keeps an event loop running in the main thread for as long as its
     session-wide browser lives; async tests and async fixtures cannot start a loop of their own
@@ -214,6 +216,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         key=lambda item: (
             item.get_closest_marker("logs_read") is not None,
             item.get_closest_marker("browser") is not None,
+            item.get_closest_marker("services") is None,
         )
     )
     for item in items:

@@ -45,6 +45,10 @@ CLOSE_NOT_FOUND = 4404
 _BATCH_LIMIT = 200
 
 
+_ENDING_READS = 50
+_ENDING_READ_SECONDS = 0.1
+
+
 class RunConsumer(AsyncWebsocketConsumer):
     """Live events reach it through ``fanout.subscribe``, never through a channel of its own:
     ``channel_layer_alias = None`` keeps Channels from opening one, whose failure while the
@@ -181,7 +185,14 @@ class RunConsumer(AsyncWebsocketConsumer):
         if event in TERMINAL_EVENTS:
             await self._flush_outbox()
             snapshot = await db_call(run_snapshot, self.run.pk)
-            await self._send_snapshot(snapshot)
+            for _ in range(_ENDING_READS):
+                # The terminal event can be read a moment before the run's row says it ended:
+                # the panel waits for the row, and the socket closes after it either way.
+                if not snapshot.run.is_active:
+                    break
+                await asyncio.sleep(_ENDING_READ_SECONDS)
+                snapshot = await db_call(run_snapshot, self.run.pk)
+            await self._send_snapshot(snapshot, ended=True)
             return
         if not html and self._draws_own_text(event, part):
             # A kind that draws its own text (section by section, say) cannot be caught up
@@ -214,14 +225,14 @@ class RunConsumer(AsyncWebsocketConsumer):
         if outbox and not self._ended:
             await self.send(text_data="".join(outbox))
 
-    async def _send_snapshot(self, snapshot: Snapshot) -> None:
+    async def _send_snapshot(self, snapshot: Snapshot, *, ended: bool = False) -> None:
         self.run = snapshot.run
         self.last_seq = max(self.last_seq, snapshot.last_seq)
         if snapshot.spec is not None:
             # On the database thread: a kind's panel context may read what its run produced.
             context = await db_call(panel_context, snapshot, self.can_edit)
             await self.send(text_data=fragments.render_panel(snapshot.spec, context))
-        if not snapshot.run.is_active:
+        if ended or not snapshot.run.is_active:
             self._ended = True
             await self.close(code=1000)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.template.defaultfilters import linebreaksbr
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -77,10 +78,21 @@ def live_text(view: Any, dom_id: str, before: str, content: str) -> str:
     keep = max(0, len(old) - 1)
     if len(new) < len(old) or old[:keep] != new[:keep]:
         return text_html(dom_id, after, wpm, oob=True)
-    rows = text_rows(after, wpm)
     html = []
     if old and old[keep] != new[keep]:
-        html.append(_section_html(dom_id, keep, rows[keep], oob=True))
+        grown = new[keep].body[len(old[keep].body) :]
+        if new[keep].title == old[keep].title and new[keep].body.startswith(old[keep].body):
+            # The section only grew: its new words are appended to its body, so a fragment
+            # stays the size of the chunk however long the section gets.
+            html.append(
+                f'<span id="{dom_id}-s{keep}-body" hx-swap-oob="beforeend">'
+                f"{linebreaksbr(grown, autoescape=True)}</span>"
+            )
+        else:
+            html.append(_section_html(dom_id, keep, text_rows(after, wpm)[keep], oob=True))
+    if len(new) == len(old):
+        return "".join(html)
+    rows = text_rows(after, wpm)
     added = "".join(
         _section_html(dom_id, index, rows[index], oob=False) for index in range(len(old), len(new))
     )

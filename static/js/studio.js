@@ -83,6 +83,32 @@ document.addEventListener("htmx:afterSettle", () => {
   resizedTextareas.clear();
 });
 
+// A disclosure someone opened (a part's Re-run control, say) stays open, with what they typed in
+// it, when a refresh redraws the section around it.
+const openDisclosures = new Map();
+document.addEventListener("htmx:beforeSwap", (event) => {
+  openDisclosures.clear();
+  if (event.detail && event.detail.shouldSwap === false) return;
+  document.querySelectorAll("details[open][data-testid]").forEach((details) => {
+    const fields = new Map();
+    details.querySelectorAll("input[data-testid], textarea[data-testid], select[data-testid]")
+      .forEach((field) => fields.set(field.dataset.testid, field.value));
+    openDisclosures.set(details.dataset.testid, fields);
+  });
+});
+document.addEventListener("htmx:afterSettle", () => {
+  openDisclosures.forEach((fields, testid) => {
+    const details = document.querySelector(`details[data-testid="${CSS.escape(testid)}"]`);
+    if (!(details instanceof HTMLDetailsElement) || details.open) return;
+    details.open = true;
+    fields.forEach((value, fieldId) => {
+      const field = details.querySelector(`[data-testid="${CSS.escape(fieldId)}"]`);
+      if (field && "value" in field && !field.value) field.value = value;
+    });
+  });
+  openDisclosures.clear();
+});
+
 // Character counters on the limited fields of a form marked data-counters: "12 / 500" under the
 // field (a one-line field shows it from 80 % of its limit), and a note when a paste was cut to fit.
 const COUNTED = "textarea[maxlength], input[maxlength]:is([type=text], [type=search], :not([type]))";

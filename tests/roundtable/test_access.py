@@ -70,6 +70,25 @@ async def test_bad_requests_are_refused_with_the_field_named(team, make_project)
     assert await Session.objects.acount() == 0
 
 
+async def test_a_provider_that_is_not_set_up_cannot_be_chosen_for_a_session_or_an_agent(team):
+    """No cloud provider is set up here: choosing one by name is refused with what to do, for
+    the whole table and for one agent, and nothing starts on a fallback."""
+    client = await api_for(team.editor)
+    for payload, field in (
+        (body(team, provider="anthropic"), "provider"),
+        (body(team, provider="rulebased", agents={"director": {"provider": "gemini"}}), "provider"),
+    ):
+        response = await client.post("/api/v1/roundtables", payload)
+        assert response.status_code == 400, response.content
+        details = response.json()["error"]["details"]
+        assert any(
+            d["field"].startswith(field) and "is not set up" in d["message"] for d in details
+        ), details
+    assert await Session.objects.acount() == 0
+    auto = await client.post("/api/v1/roundtables", body(team, provider="auto"))
+    assert auto.status_code == 202, auto.content
+
+
 def test_pages_follow_the_roles(team):
     def client_for(user: Any) -> Client:
         client = Client()

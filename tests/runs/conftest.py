@@ -176,6 +176,16 @@ class PanelView:
                 self.sections = {}
         for section_id, content in section.findall(message):
             self.sections[section_id] = content
+        grown = re.compile(
+            r'<span id="(' + re.escape(self.dom_id) + r'-s\d+)-body" hx-swap-oob="beforeend">'
+            r"(.*?)</span>",
+            re.S,
+        )
+        for section_id, content in grown.findall(message):
+            drawn = self.sections[section_id]
+            end = drawn.rindex("</span></p>")
+            self.sections[section_id] = drawn[:end] + content + drawn[end:]
+            self.appends += 1
 
         notice = re.search(r'id="' + re.escape(self.dom_id) + r'-notice"[^>]*>(.*?)</p>', message)
         if notice and notice.group(1):

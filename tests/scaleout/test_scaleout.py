@@ -10,7 +10,6 @@ Redis on 127.0.0.1); every process is stopped and the database dropped at the en
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import os
 import re
@@ -30,6 +29,7 @@ import pytest
 from generation.benchmarks.fake_openai import FakeOpenAIServer
 from generation.benchmarks.studio import ROOT, daphne_start, manage
 from tests import secrets_watch
+from tests.fakes.hostile import audit_html
 from tests.scaleout.conftest import FAILED
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
@@ -215,20 +215,31 @@ async def _follow(
 
 
 async def _ws_follow(url: str, cookie: str, origin: str, dom_id: str, seen: list[str]) -> str:
-    """Follow the run over the WebSocket until the server closes it; returns the text shown."""
+    """Follow a script run over the WebSocket until the server closes it; returns the text
+    shown (the words of the sections it is drawn in, as ``drawn`` gives them)."""
     import websockets
 
-    text = ""
-    pattern = re.compile(r'<div id="' + re.escape(dom_id) + r'-text"([^>]*)>(.*?)</div>', re.S)
+    from tests.runs.conftest import PanelView
+
+    view = PanelView(dom_id)
     async with websockets.connect(
-        url, additional_headers={"Cookie": f"sessionid={cookie}", "Origin": origin}
+        url,
+        additional_headers={"Cookie": f"sessionid={cookie}", "Origin": origin},
+        max_size=None,  # the final panel of a long run holds its whole text
     ) as socket_:
         async for message in socket_:
             seen.append(str(message))
-            for attributes, content in pattern.findall(str(message)):
-                value = html.unescape(content)
-                text = text + value if 'hx-swap-oob="beforeend"' in attributes else value
-    return text
+            view.apply(str(message))
+    return audit_html(view.sections_html)[1]
+
+
+def drawn(dom_id: str, text: str) -> str:
+    """The words a script run's ``text`` shows when drawn in sections (the default delivery)."""
+    from generation.scripts.constants import DEFAULT_DELIVERY, DELIVERY_BY_SLUG
+    from generation.scripts.panel import text_html
+
+    wpm = DELIVERY_BY_SLUG[DEFAULT_DELIVERY].words_per_minute
+    return audit_html(text_html(dom_id, text, wpm))[1]
 
 
 def test_a_run_is_followed_and_cancelled_across_processes(cluster: Cluster) -> None:
@@ -289,7 +300,8 @@ async def _scenario(
         shown = await asyncio.wait_for(ws_b, 30)
         await asyncio.wait_for(asyncio.gather(started, sse_b), 30)
         assert through_a.names[-1] == through_b.names[-1] == "cancelled"
-        assert through_a.text == through_b.text == shown == state["text"]
+        assert through_a.text == through_b.text == state["text"]
+        assert shown == drawn(f"run-{run_id}", state["text"])
         assert 0 < len(state["text"]) < len("tok " * 600)
         assert [i for i, _, _ in through_b.events] == list(range(1, len(through_b.events) + 1))
         assert 'data-status="cancelled"' in ws_messages[-1]

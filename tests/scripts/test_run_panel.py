@@ -29,12 +29,26 @@ def fragments(before: str, content: str) -> str:
     return live_text(_View(), "run-x", before, content)
 
 
-def test_a_chunk_inside_a_section_redraws_only_that_section() -> None:
-    html = fragments("## Hook\n\nThe moon", " pulls the sea.")
-    assert html.count("<section") == 1
-    assert 'id="run-x-s0" hx-swap-oob="true"' in html
-    assert "<h3>Hook " in html and "The moon pulls the sea." in html
-    assert 'hx-swap-oob="beforeend"' not in html
+def test_a_chunk_that_grows_a_section_appends_only_its_words() -> None:
+    html = fragments("## Hook\n\nThe moon", " pulls <the> sea.\nTides")
+    assert html == (
+        '<span id="run-x-s0-body" hx-swap-oob="beforeend"> pulls &lt;the&gt; sea.<br>Tides</span>'
+    )
+    long_body = "## Hook\n\n" + "word " * 20_000
+    assert len(fragments(long_body, "more words")) < 100
+
+
+def test_a_section_that_grows_and_a_new_one_and_a_heading_that_changes() -> None:
+    html = fragments("## Hook\n\nThe moon", "light\n## Tide\n\nThe sea")
+    grew, started = html.split('<div id="run-x-text" hx-swap-oob="beforeend">')
+    assert grew == '<span id="run-x-s0-body" hx-swap-oob="beforeend">light</span>'
+    assert started.count("<section") == 1 and 'id="run-x-s1"' in started
+    assert "<h3>Tide " in started
+    changed = fragments("## Hook\n\nThe moon", "\nX")
+    assert "<section" not in changed and "<br>X" in changed
+    retitled = fragments("## Ho", "ok\n\nThe moon")
+    assert retitled.count("<section") == 1
+    assert 'id="run-x-s0" hx-swap-oob="true"' in retitled and "<h3>Hook " in retitled
 
 
 def test_a_heading_that_arrives_mid_stream_is_a_heading_at_once() -> None:
