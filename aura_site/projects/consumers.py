@@ -8,6 +8,7 @@ send the current state as out-of-band fragments, then re-render on ``project.cha
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -121,3 +122,70 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     @database_sync_to_async
     def _render(self) -> str:
         return live.render_dashboard_parts(self.scope["user"], csrf_token=_csrf_token(self.scope))
+
+
+class ProjectListConsumer(AsyncWebsocketConsumer):
+    """The live list of one product's items in a project (``/ws/projects/<id>/<product>/``).
+
+    Authorises in ``connect()`` (4401 anonymous, 4404 not a member), joins the project's group,
+    accepts last and sends the list as it stands; then, whenever the project's ``part`` changes,
+    sends it again, at most once per ``render_gap_seconds`` however many items move at once. A
+    product names its ``part`` and draws its list in ``render`` (``None``: not a member any more).
+    """
+
+    part = ""
+    render_gap_seconds = 0.3
+    project_id: int
+    joined = False
+
+    def render(self) -> str | None:
+        raise NotImplementedError
+
+    async def connect(self) -> None:
+        self._pending: asyncio.Task[None] | None = None
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
+        html = await self._render()
+        if html is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.channel_layer.group_add(live.project_group(self.project_id), self.channel_name)
+        self.joined = True
+        await self.accept()
+        await self.send(text_data=html)
+
+    async def disconnect(self, code: int) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+        if self.joined:
+            await self.channel_layer.group_discard(
+                live.project_group(self.project_id), self.channel_name
+            )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The list only listens; client messages are ignored."""
+
+    async def project_changed(self, event: dict[str, Any]) -> None:
+        if self.part in (event.get("parts") or ()) and self._pending is None:
+            self._pending = asyncio.create_task(self._send_later())
+
+    async def project_progress(self, event: dict[str, Any]) -> None:
+        """A run's progress; a list that shows it re-draws the item's status."""
+
+    async def project_deleted(self, event: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_NOT_FOUND)
+
+    async def _send_later(self) -> None:
+        await asyncio.sleep(self.render_gap_seconds)
+        self._pending = None
+        html = await self._render()
+        if html is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.send(text_data=html)
+
+    async def _render(self) -> str | None:
+        return await database_sync_to_async(self.render)()
