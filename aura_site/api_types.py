@@ -10,13 +10,15 @@ from typing import Annotated, Any
 from ninja import Path
 from pydantic import Field, PlainSerializer, WithJsonSchema
 
+from aura_site.money import plain
+
 ID_MAX = 2**63 - 1
 """The largest value of a 64-bit signed integer column (PostgreSQL ``bigint``, SQLite)."""
 
 Id = Annotated[int, Field(ge=1, le=ID_MAX)]
 PathId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
-Money = Annotated[Decimal, PlainSerializer(lambda value: format(value, "f"), return_type=str)]
+Money = Annotated[Decimal, PlainSerializer(plain, return_type=str)]
 """An amount of USD, written in plain digits ("0.00000000", never "0E-8")."""
 
 

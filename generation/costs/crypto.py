@@ -14,12 +14,16 @@ old key can be removed. Generate a key with
 from __future__ import annotations
 
 import base64
+import re
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+SECRET_OPTION = re.compile(r"key|token|secret|password", re.IGNORECASE)
+"""Which provider options hold a secret, by name (``api_key``, ``token``, ``hf_token``…)."""
 
 
 def mask_secret(value: str) -> str:

@@ -16,9 +16,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from generation.costs.crypto import mask_secret
+from generation.costs.crypto import SECRET_OPTION, mask_secret
 
-SECRET_OPTION = re.compile(r"key|token|secret|password", re.IGNORECASE)
 SHORTEST = 8
 
 _lock = threading.Lock()

@@ -31,7 +31,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generation.costs.crypto import mask_secret
+from generation.costs.crypto import SECRET_OPTION, mask_secret
 from generation.health.models import LATENCY_BOUNDS_MS, ProviderMinute
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ RETENTION = timedelta(days=2)
 
 MESSAGE_LIMIT = 500
 
-_SECRET_OPTION = re.compile(r"key|token|secret|password", re.IGNORECASE)
 _CREDENTIAL_PATTERNS = (
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"),
     re.compile(r"(?i)([?&;](?:api[-_]?key|key|token|access_token|sig|signature)=)[^&\s\"']+"),
@@ -70,7 +69,7 @@ def secrets_of(options: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(
         str(value)
         for name, value in options.items()
-        if _SECRET_OPTION.search(str(name)) and isinstance(value, str) and len(value) >= 6
+        if SECRET_OPTION.search(str(name)) and isinstance(value, str) and len(value) >= 6
     )
 
 

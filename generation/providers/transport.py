@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import re
 import ssl
 import time
 import weakref
@@ -27,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from generation.costs.crypto import mask_secret
+from generation.costs.crypto import SECRET_OPTION, mask_secret
 from generation.costs.tokens import estimate_prompt_tokens, estimate_tokens
 from generation.providers.base import (
     CompletionRequest,
@@ -43,7 +42,6 @@ from generation.providers.base import (
 from generation.providers.sse import NDJSONDecoder, SSEDecoder, SSEEvent
 
 MAX_ERROR_BODY = 64 * 1024
-SECRET_OPTION = re.compile(r"key|token|secret|password", re.IGNORECASE)
 """Options whose values are never shown, even when a provider's error quotes them."""
 RETRY_AFTER_CAP = 3600.0
 
