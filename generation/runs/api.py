@@ -93,6 +93,16 @@ class RunAttemptOut(Schema):
     """The model has no price of its own: its cost is at the provider's default price."""
 
 
+class NoticeOut(Schema):
+    """Why a run did not go as chosen (``generation.chain.notices``): ``code`` is the first of
+    ``codes`` (``provider_changed``, ``template_output``, ``cost_above_expected``), ``message``
+    one sentence for each."""
+
+    code: str
+    codes: list[str]
+    message: str
+
+
 class RunOut(Schema):
     id: str
     project: int
@@ -111,6 +121,8 @@ class RunOut(Schema):
     timings: TimingsOut
     error: RunErrorOut | None
     result: dict[str, Any]
+    notice: NoticeOut | None = None
+    """Set once a run has ended otherwise than chosen (the same as its ``done`` event's)."""
     parts: list[PartOut]
     last_seq: int
     correlation_id: str
@@ -138,6 +150,11 @@ def quote_out(draft: RunDraft) -> dict[str, Any]:
 def _caller(request: HttpRequest) -> Any:
     """The user django-ninja authenticated (bearer token or session)."""
     return request.auth  # type: ignore[attr-defined]
+
+
+def _notice(result: Any) -> dict[str, Any] | None:
+    notice = result.get("notice") if isinstance(result, dict) else None
+    return notice if isinstance(notice, dict) and notice.get("message") else None
 
 
 def run_state(run_id: UUID | str) -> dict[str, Any]:
@@ -172,6 +189,7 @@ def run_state(run_id: UUID | str) -> dict[str, Any]:
         },
         "error": {"code": run.error_code, "message": run.error_message} if run.error_code else None,
         "result": run.result,
+        "notice": _notice(run.result),
         "parts": [
             {
                 "key": part.key,

@@ -160,6 +160,10 @@ async def test_a_chosen_provider_over_budget_lands_elsewhere_and_done_says_so(
         "You chose OpenAI, but OpenAI was over a spending budget, so this is template output "
         "from RuleBased (offline), not a language model's writing."
     )
+    assert run["notice"] == notice, "the run object carries the done event's notice"
+    viewer_api = await api_for(team.viewer)
+    read = await viewer_api.get(f"/api/v1/runs/{run['id']}")
+    assert read.status_code == 200 and read.json()["notice"] == notice
 
     def pages() -> tuple[str, str]:
         viewer = client_for(team.viewer)
@@ -224,6 +228,7 @@ async def test_a_rate_limit_retry_is_an_event_and_shows_in_the_panel(
     assert retry["retry"] == 1 and retry["retry_in_seconds"] > 0
     assert retry["summary"] == "OpenAI rate-limited, retrying in 1 s"
     assert only(events, "done")[0]["notice"] is None
+    assert run["notice"] is None
     records = await asyncio.to_thread(lambda: list(CostRecord.objects.filter(run_id=run["id"])))
     assert [r.price_assumed for r in records] == [False]
 
