@@ -185,6 +185,10 @@ async def _sse(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) 
 
     async with aconnect_sse(client, method, url, **kwargs) as source:
         async for event in source.aiter_sse():
+            if not event.data:
+                # A `: keep-alive` comment and its blank line: httpx-sse dispatches it once an
+                # id has been seen, where the WHATWG rules dispatch nothing for empty data.
+                continue
             try:
                 data = json.loads(event.data)
             except ValueError:
