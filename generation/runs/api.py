@@ -152,11 +152,6 @@ def _caller(request: HttpRequest) -> Any:
     return request.auth  # type: ignore[attr-defined]
 
 
-def _notice(result: Any) -> dict[str, Any] | None:
-    notice = result.get("notice") if isinstance(result, dict) else None
-    return notice if isinstance(notice, dict) and notice.get("message") else None
-
-
 def run_state(run_id: UUID | str) -> dict[str, Any]:
     snapshot = run_snapshot(run_id)
     run = snapshot.run
@@ -189,7 +184,7 @@ def run_state(run_id: UUID | str) -> dict[str, Any]:
         },
         "error": {"code": run.error_code, "message": run.error_message} if run.error_code else None,
         "result": run.result,
-        "notice": _notice(run.result),
+        "notice": run.notice,
         "parts": [
             {
                 "key": part.key,

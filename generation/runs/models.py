@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -161,6 +162,13 @@ class Run(models.Model):
         if not self.expected_tokens:
             return 0
         return min(100, round(100 * self.output_tokens / self.expected_tokens))
+
+    @property
+    def notice(self) -> dict[str, Any] | None:
+        """The notice a kind put in the run's result when the run did not go as chosen
+        (``{code, codes, message}``), or None."""
+        notice = self.result.get("notice") if isinstance(self.result, dict) else None
+        return notice if isinstance(notice, dict) and notice.get("message") else None
 
 
 def group_name(run_id: object) -> str:

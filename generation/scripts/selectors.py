@@ -155,10 +155,5 @@ def scripts_page(
 def run_notice(script: Script, run_id: Any) -> dict[str, Any] | None:
     """The notice of the run of ``script`` that wrote a version (why it did not go as chosen),
     read within the script's project; None when it went as chosen."""
-    result = (
-        Run.objects.filter(pk=run_id, project_id=script.project_id)
-        .values_list("result", flat=True)
-        .first()
-    )
-    notice = result.get("notice") if isinstance(result, dict) else None
-    return notice if isinstance(notice, dict) and notice.get("message") else None
+    run = Run.objects.filter(pk=run_id, project_id=script.project_id).only("result").first()
+    return run.notice if run is not None else None
