@@ -26,7 +26,11 @@ from aura_site.accounts import throttle
 from generation.benchmarks.fake_table import FakeTableProcess
 from generation.benchmarks.runs import PASSWORD, Studio
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [
+    pytest.mark.timeout(300),
+    # One worker, in order, on one studio: the address test counts the account test's failures.
+    pytest.mark.xdist_group("burst"),
+]
 
 PER_USER = 3
 BURST = 30
