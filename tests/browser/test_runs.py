@@ -211,8 +211,12 @@ def test_reloading_mid_run_shows_the_text_so_far_then_keeps_streaming(
     new_page: Callable[..., Any],
     sign_up: Callable[..., None],
     log_in: Callable[..., None],
+    slow_fake: FakeOpenAIServer,
     page_errors: Callable[[Any], list[str]],
 ) -> None:
+    # About 15 s a run: still streaming after two pages without script and a reload, even on a
+    # loaded machine.
+    slow_fake.configure(tokens_per_second=10.0)
     ada = new_page()
     sign_up(ada, studio, "ada")
     project_id = create_project(ada, "Reload film")
