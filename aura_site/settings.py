@@ -149,7 +149,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "aura_site.cache.SharedCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "aura",
         }
