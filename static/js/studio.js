@@ -46,16 +46,22 @@ if (window.htmx) {
     Math.min(5000, 250 * 2 ** retry) * (0.75 + Math.random() / 4);
 }
 
-// Times the server writes in UTC, shown in the viewer's own time zone.
-const localTime = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const localDate = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+// Times the server writes in UTC (the `when` template tag), shown in the viewer's own time zone:
+// "time" 20:39, "seconds" 20:39:05, "datetime" 3 Dec 2026, 20:39, "date" 3 Dec 2026; "ago" keeps its words and
+// gives the local date and time on hover.
+const localFormats = {
+  time: new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" }),
+  seconds: new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" }),
+  datetime: new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }),
+  date: new Intl.DateTimeFormat(undefined, { dateStyle: "medium" }),
+};
 function localiseTimes(root) {
   root.querySelectorAll("time[data-local]").forEach((element) => {
     const moment = new Date(element.getAttribute("datetime") || "");
     if (Number.isNaN(moment.getTime())) return;
-    const format = element.getAttribute("data-local") === "time" ? localTime : localDate;
-    element.textContent = format.format(moment);
-    element.title = moment.toISOString();
+    const style = element.getAttribute("data-local");
+    element.title = localFormats.datetime.format(moment);
+    if (style in localFormats) element.textContent = localFormats[style].format(moment);
   });
 }
 document.addEventListener("DOMContentLoaded", () => localiseTimes(document));

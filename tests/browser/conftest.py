@@ -211,6 +211,23 @@ def new_page(
     return make
 
 
+LOCAL_ZONE = "Asia/Kolkata"
+"""A viewer's time zone for the tests of local times: UTC+05:30, so that the hour and the
+minutes both differ from UTC."""
+
+
+def local_clock(iso: str | None, zone: str = LOCAL_ZONE, *, date: bool = False) -> str:
+    """How a page in ``zone`` with the en-GB locale writes a moment: "02:09", or with
+    ``date`` "3 Dec 2026, 02:09"."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    assert iso, "the <time> has no datetime"
+    moment = datetime.fromisoformat(iso).astimezone(ZoneInfo(zone))
+    clock = moment.strftime("%H:%M")
+    return f"{moment.day} {moment.strftime('%b %Y')}, {clock}" if date else clock
+
+
 @pytest.fixture
 def sign_up() -> Callable[..., None]:
     """``sign_up(page, base_url, username, password=...)`` creates an account through the page."""

@@ -13,7 +13,7 @@ import pytest
 from generation.benchmarks.fake_openai import FakeOpenAIServer
 from generation.scripts.offline import script_writer
 from generation.scripts.prompt import brief_build, request_build
-from tests.browser.conftest import BROWSER_PASSWORD
+from tests.browser.conftest import BROWSER_PASSWORD, LOCAL_ZONE, local_clock
 
 pytestmark = pytest.mark.browser
 
@@ -252,7 +252,7 @@ def test_cancel_mid_stream_keeps_the_partial_text(
 ) -> None:
     from playwright.sync_api import expect
 
-    ada = new_page()
+    ada = new_page(timezone_id=LOCAL_ZONE, locale="en-GB")
     sign_up(ada, studio, "ada")
     project_id = create_project(ada, "Cancel film")
     run_id = start_run(ada, studio, project_id)
@@ -261,7 +261,12 @@ def test_cancel_mid_stream_keeps_the_partial_text(
     ada.click("[data-testid=run-cancel]")
 
     expect(ada.locator("section.run-panel")).to_have_attribute("data-status", "cancelled")
-    expect(ada.locator("[data-testid=run-cancelled-note]")).to_be_visible()
+    note = ada.locator("[data-testid=run-cancelled-note]")
+    expect(note).to_be_visible()
+    # The note arrived live; its time reads in the viewer's time zone, as on a reload.
+    cancelled_at = note.locator("time[data-local=time]")
+    expect(cancelled_at).to_have_text(local_clock(cancelled_at.get_attribute("datetime")))
+    expect(note).to_contain_text("Cancelled by ada at ")
     shown = text_of(ada)
     assert slow_fake.wait_for_disconnects(1)
     state = ada.request.get(f"{studio}/api/v1/runs/{run_id}").json()

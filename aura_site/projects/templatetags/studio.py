@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from aura_site.money import format_estimate, format_price, format_usd
@@ -23,6 +24,34 @@ def ago(value: datetime | None) -> str:
     if timezone.now() - value < timedelta(minutes=1):
         return "just now"
     return f"{timesince(value, depth=1)} ago"
+
+
+_WHEN_FALLBACKS = {
+    "time": "%H:%M UTC",
+    "seconds": "%H:%M:%S UTC",
+    "datetime": "%-d %b %Y, %H:%M UTC",
+    "date": "%-d %b %Y",
+}
+
+
+@register.simple_tag
+def when(value: datetime | None, style: str = "datetime") -> str:
+    """A moment as every page shows it: a ``<time>`` the studio's script writes in the viewer's
+    own time zone (``time``: 20:39; ``seconds``: 20:39:05; ``datetime``: 3 Dec 2026, 20:39;
+    ``date``: 3 Dec 2026; ``ago``: 5 minutes ago, with the local date and time on hover).
+    Without the script it reads in UTC, and says so."""
+    if value is None:
+        return ""
+    if style not in (*_WHEN_FALLBACKS, "ago"):
+        raise template.TemplateSyntaxError(f"when: unknown style {style!r}")
+    moment = value.astimezone(UTC)
+    text = ago(value) if style == "ago" else moment.strftime(_WHEN_FALLBACKS[style])
+    return format_html(
+        '<time datetime="{}" data-local="{}">{}</time>',
+        moment.isoformat(timespec="seconds"),
+        style,
+        text,
+    )
 
 
 @register.filter
