@@ -362,11 +362,18 @@ async def _redis_scenario(
         shown = await asyncio.wait_for(viewer, 90)
         await asyncio.wait_for(started, 90)
         state = _run_state(b, services, run_id)
-    assert 'data-status="succeeded"' in messages[-1], messages[-1][:400]
+    assert 'data-status="succeeded"' in messages[-1], _failure_of(cluster, run_id)
     assert shown == drawn(f"run-{run_id}", state["text"])
     assert through_a.names[-1] == "done", through_a.names[-5:]
     assert through_a.text == state["text"]
     return state
+
+
+def _failure_of(cluster: Cluster, run_id: str) -> str:
+    """Where a run failed, from the worker's log: the lines from its failure on."""
+    log = cluster.log("worker")
+    at = log.find(f"run {run_id} failed")
+    return log[at : at + 6000] if at >= 0 else log[-3000:]
 
 
 # ---- PostgreSQL restarted mid-run ----------------------------------------------------------
