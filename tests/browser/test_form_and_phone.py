@@ -191,7 +191,11 @@ def test_the_form_starts_where_the_eye_is_and_says_what_stops_it(
     # is focused and scrolled to, and carries aria-invalid / aria-describedby.
     page.fill("input[name=tone]", "friendly")
     page.fill("input[name=duration_seconds]", "5")
-    page.evaluate("window.scrollTo(0, 0)")
+    # Start is in its sticky bar at the foot of the screen wherever the form is scrolled to;
+    # the refused Start scrolls back up to the first invalid field.
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    expect(page.locator("input[name=duration_seconds]")).not_to_be_in_viewport()
+    expect(page.locator("[data-testid=start]")).to_be_in_viewport()
     page.click("[data-testid=start]")
     summary = page.locator("[data-testid=form-errors]")
     expect(summary).to_be_visible()
@@ -300,7 +304,10 @@ def test_no_page_scrolls_sideways_on_a_phone(
     # A hand edit, so there are versions to list and compare.
     page.click("[data-testid=edit]")
     editor = page.locator("textarea[name=text]")
-    editor.fill(editor.input_value() + "\n\nA new closing line that is long enough to wrap twice.")
+    lines = editor.input_value().split("\n")
+    removed = next(line for line in lines[1:] if len(line.split()) > 3)
+    kept = [line for line in lines if line != removed]
+    editor.fill("\n".join(kept) + "\n\nA new closing line that is long enough to wrap twice.")
     page.click("[data-testid=save-edit]")
     expect(page.locator("[data-testid=script-version]")).to_have_attribute("data-version", "2")
     no_sideways_scroll(page, "script page with versions")
@@ -316,6 +323,10 @@ def test_no_page_scrolls_sideways_on_a_phone(
     inline = page.locator("[data-testid=diff-inline]")
     expect(inline).to_be_visible()
     expect(inline.locator("li ins", has_text="A new closing line")).to_be_visible()
+    deleted = inline.locator("li del", has_text=removed[:40])
+    expect(deleted).to_be_visible()
+    box = deleted.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390, box
     page.set_viewport_size(DESKTOP)
     expect(page.locator("[data-testid=diff]")).to_be_visible()
     expect(inline).to_be_hidden()

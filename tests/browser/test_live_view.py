@@ -223,6 +223,16 @@ def test_esc_stops_the_run_and_streaming_off_shows_elapsed_time(
     expect(page.locator(BOX)).to_contain_text("it rises.")
     expect(page.locator("[data-testid=run-cancel]")).to_be_in_viewport()
     shots(page, "live-held")
+    # Stop stays on screen wherever the page is scrolled to.
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    expect(page.locator("[data-testid=run-cancel]")).to_be_in_viewport()
+    page.evaluate("window.scrollTo(0, 0)")
+    expect(page.locator("[data-testid=run-cancel]")).to_be_in_viewport()
+    # The end of the run is announced: a polite, atomic live region.
+    announce = page.locator("[data-testid=run-announce]")
+    expect(announce).to_have_attribute("role", "status")
+    expect(announce).to_have_attribute("aria-live", "polite")
+    expect(announce).to_have_attribute("aria-atomic", "true")
 
     page.locator("body").press("Escape")
     expect(page.locator("section.run-panel")).to_have_attribute("data-status", "cancelled")

@@ -26,4 +26,4 @@ async def test_running_on_the_services() -> None:
     await layer.group_discard("probe", "probe.channel")
     await cache.aset("probe", "pong", 30)
     assert await cache.aget("probe") == "pong"
-    assert type(caches["default"]).__name__ == "RedisCache"
+    assert type(caches["default"]).__name__ == "SharedCache"

@@ -204,9 +204,10 @@ def test_cancel_keeps_the_partial_text_as_an_unfinished_version(
     while not RunEvent.objects.filter(run_id=run.pk, event="chunk").count() >= 3:
         assert time.monotonic() < deadline, "no text streamed"
         time.sleep(0.02)
-    async_to_sync(run_cancel)(team.editor, run.pk)
+    # The editor started it; the owner cancels it: the feed names each.
+    async_to_sync(run_cancel)(team.owner, run.pk)
     run = wait_run(run.pk)
-    assert run.status == "cancelled"
+    assert run.status == "cancelled" and run.cancelled_by == team.owner
     script.refresh_from_db()
     assert script.status == ScriptStatus.CANCELLED
     partial = script.versions.get()
@@ -216,8 +217,9 @@ def test_cancel_keeps_the_partial_text_as_an_unfinished_version(
     assert "cancelled" in partial.note
     from aura_site.projects.models import Activity
 
-    last = Activity.objects.filter(project=team.project).latest("id")
-    assert (last.actor, last.verb) == (team.editor, f"cancelled the script “{script.title}”")
+    feed = [(a.actor, a.verb) for a in Activity.objects.filter(project=team.project).order_by("id")]
+    assert feed[-1] == (team.owner, f"cancelled the script “{script.title}”")
+    assert (team.editor, f"started writing the script “{script.title}”") in feed[:-1], feed
 
 
 def test_a_run_whose_process_died_becomes_an_unfinished_version(team: Any) -> None:

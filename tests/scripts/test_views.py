@@ -4,12 +4,14 @@ exports and who may do what."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from aura_site.accounts.tokens import token_create
 from generation.runs.models import Run
 from generation.scripts.models import Persona, Script, ScriptVersion, VersionSource
 from generation.scripts.services import script_create, script_input_clean, script_version_add
@@ -482,3 +484,64 @@ def test_the_form_shows_the_expected_cost_the_run_is_given(team: Any, scripted_o
     run = Run.objects.get()
     assert run.expected_cost > 0
     assert shown.group(1) == format_estimate(run.expected_cost)
+
+    # The API's quote of the same brief and the run panel's expected cost are the same figure.
+    _token, raw = token_create(user=team.editor, name="quote")
+    quote = Client().post(
+        "/api/v1/scripts/quote",
+        {
+            "project": team.project.pk,
+            **{name: data[name] for name in ("topic", "audience", "tone", "platform")},
+            "duration_seconds": int(data["duration_seconds"]),
+            "delivery": data["delivery"],
+            "template": "listicle",
+            "persona": persona.pk,
+            "key_points": [
+                {"text": text, "priority": priority}
+                for text, priority in zip(data["kp_text"], data["kp_priority"], strict=True)
+            ],
+            "provider": "openai",
+        },
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {raw}"},
+    )
+    assert quote.status_code == 200, quote.content
+    assert Decimal(quote.json()["expected_cost"]) == run.expected_cost
+    panel = client.get(f"/runs/{run.pk}/").content.decode()
+    expected = re.search(
+        rf'id="{run.dom_id}-m-expected" data-metric="expected_cost">([^<]+)<', panel
+    )
+    assert expected, panel
+    assert expected.group(1) == shown.group(1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("server_loop")
+@pytest.mark.parametrize("reported", [True, False])
+def test_a_cost_is_marked_estimated_until_the_provider_reports_its_usage(
+    team: Any, reported: bool, settings: Any, wait_run: Any
+) -> None:
+    """OpenAI reports usage when asked (``stream_options.include_usage``); a server that does
+    not leaves the tokens counted by the studio, and the cost reads "≈" after the run too."""
+    from tests.fakes.providers import FakeProviderServer, openai_stream
+    from tests.scripts.conftest import _providers
+    from tests.scripts.test_api import valid_script
+
+    settings.AURA_RUN_MAX_LOOP_LAG_MS = 5000
+    text = valid_script()
+    pieces = re.findall(r"\s*\S+", text)
+    with FakeProviderServer() as fake:
+        fake.push(openai_stream(pieces, usage=(40, len(pieces)) if reported else None))
+        _providers(
+            settings,
+            openai={"api_key": "sk-test", "base_url": fake.url("/v1"), "model": "gpt-4o-mini"},
+        )
+        client = client_for(team.editor)
+        client.post(reverse("scripts:new", args=[team.project.pk]), form_data(provider="openai"))
+        run = wait_run(Run.objects.get().pk)
+    assert run.status == "succeeded" and run.usage_reported is reported
+    panel = client.get(f"/runs/{run.pk}/").content.decode()
+    cost = re.search(rf'id="{run.dom_id}-m-cost" data-metric="cost">([^<]+)<', panel)
+    assert cost, panel
+    assert cost.group(1).startswith("\u2248") is not reported
+    assert cost.group(1).lstrip("\u2248\xa0").startswith("$")
