@@ -1,4 +1,7 @@
 # Aura Studio: `make run` serves the studio on its embedded defaults, `make test` runs the suite.
+# The environment may turn off writing bytecode (PYTHONDONTWRITEBYTECODE); the installed packages
+# are compiled once at setup, so that each of the many processes the suite starts does not
+# compile them again.
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
@@ -14,7 +17,7 @@ PORT ?= 8000
 
 .venv/.synced: pyproject.toml uv.lock .python-version
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 setup: .venv/.synced

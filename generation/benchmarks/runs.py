@@ -136,20 +136,25 @@ class Studio:
     def manage(self, *args: str) -> str:
         return manage(self.env, *args)
 
-    def prepare(self) -> tuple[int, str]:
-        self.manage("migrate", "--noinput", "-v", "0")
+    def prepare(self, *, extra_users: tuple[str, ...] = ()) -> tuple[int, str]:
+        """Migrate the database and make the benchmark's owner, project and API token (and
+        ``extra_users``, with the same password), in one process."""
         script = (
             "from django.contrib.auth import get_user_model\n"
+            "from django.core.management import call_command\n"
+            "from aura_site.accounts.tokens import token_create\n"
             "from aura_site.projects.models import Membership, Project, Role\n"
-            "user = get_user_model().objects.create_user("
-            f"'bench', 'bench@example.com', {PASSWORD!r})\n"
+            "call_command('migrate', interactive=False, verbosity=0)\n"
+            "users = get_user_model().objects\n"
+            f"user = users.create_user('bench', 'bench@example.com', {PASSWORD!r})\n"
+            f"for name in {list(extra_users)!r}:\n"
+            f"    users.create_user(name, password={PASSWORD!r})\n"
             "project = Project.objects.create(name='Benchmark', created_by=user)\n"
             "Membership.objects.create(project=project, user=user, role=Role.OWNER)\n"
-            "print(project.pk)\n"
+            "print(project.pk, token_create(user=user, name='benchmark')[1])\n"
         )
-        project_id = int(self.manage("shell", "-c", script).strip().splitlines()[-1])
-        token = self.manage("createapitoken", "bench").strip().split()[-1]
-        return project_id, token
+        project_id, token = self.manage("shell", "-c", script).strip().splitlines()[-1].split()
+        return int(project_id), token
 
     def start(self) -> str:
         self.process, self.base_url = daphne_start(self.env, self.data_dir / "daphne.log")

@@ -46,14 +46,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
             DJANGO_SETTINGS_MODULE="aura_site.settings",
             AURA_MAX_STREAMS_PER_USER=str(PER_USER),
         )
-        project_id, token = served.prepare()
-        served.manage(
-            "shell",
-            "-c",
-            "from django.contrib.auth import get_user_model\n"
-            "for n in range(3):\n"
-            f"    get_user_model().objects.create_user(f'victim{{n}}', password={PASSWORD!r})\n",
-        )
+        project_id, token = served.prepare(extra_users=tuple(f"victim{n}" for n in range(3)))
         served.start()
         try:
             yield SimpleNamespace(
