@@ -10,6 +10,13 @@ def heartbeat_seconds() -> float:
     return float(getattr(settings, "AURA_RUN_HEARTBEAT_SECONDS", 5.0))
 
 
+def step_lease_seconds() -> float:
+    """How long a claim on a step holds without being renewed. The process executing the step
+    renews it with every heartbeat, so a step whose process died is taken over this long after
+    that process's last heartbeat, however long the step may take."""
+    return float(getattr(settings, "AURA_RUN_STEP_LEASE_SECONDS", 30.0))
+
+
 def stale_seconds() -> float:
     """A running run whose heartbeat is older than this is interrupted by the reaper."""
     return float(getattr(settings, "AURA_RUN_STALE_SECONDS", 40.0))

@@ -89,6 +89,25 @@ def hold(run_id: object, task: asyncio.Task[Any]) -> None:
     task.add_done_callback(release)
 
 
+_leases: dict[UUID, str] = {}
+
+
+def lease_hold(run_id: UUID, owner: str) -> None:
+    """Note that this process executes a step of ``run_id`` under the lease of ``owner``, so
+    that the heartbeat renews it."""
+    _leases[run_id] = owner
+
+
+def lease_release(run_id: UUID, owner: str) -> None:
+    if _leases.get(run_id) == owner:
+        del _leases[run_id]
+
+
+def held_leases() -> dict[UUID, str]:
+    """Step leases this process holds: run id -> lease owner."""
+    return dict(_leases)
+
+
 def held_run_ids() -> set[UUID]:
     """Runs this process executes or is about to."""
     return {*_held, *_executions}

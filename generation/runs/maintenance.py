@@ -74,6 +74,12 @@ async def _maintain() -> None:
                     execution = executions.local_execution(run_id)
                     if execution is not None:
                         execution.abandon()
+        leases = executions.held_leases()
+        if leases:
+            try:
+                await writer.run_sync(leases_renew, leases, priority=True)
+            except Exception:
+                logger.warning("renewing step leases failed", exc_info=True)
         if loop.time() >= next_reap:
             next_reap = loop.time() + conf.reap_interval_seconds()
             try:
@@ -95,6 +101,16 @@ def heartbeat(run_ids: list[UUID], worker: str) -> tuple[set[UUID], set[UUID]]:
     active = {pk for pk, status, _ in rows if status in ACTIVE_STATUSES}
     gone = {pk for pk in run_ids if executions.local_execution(pk) is not None} - active
     return cancelled, gone
+
+
+def leases_renew(leases: dict[UUID, str]) -> None:
+    """Extend the leases of the steps this process executes (run id -> lease owner); a lease
+    another process has taken meanwhile is left alone."""
+    until = timezone.now() + timedelta(seconds=conf.step_lease_seconds())
+    for run_id, owner in leases.items():
+        Run.objects.filter(pk=run_id, lease_owner=owner, status__in=ACTIVE_STATUSES).update(
+            lease_until=until
+        )
 
 
 def _stale_run_ids(now: Any) -> list[UUID]:

@@ -10,8 +10,10 @@ counter must still be ``step`` and its lease free), so a redelivered message or 
 worker finds nothing to do. What the step changed (the kind's ``state``, its parts, their
 ``operation`` such as an external job's id, its events, the cost records it charged) is stored
 in one transaction with the step counter and the release of the lease: a step that was stored
-is never run again, so a side effect stored with it is never repeated. A step whose lease was
-lost (it took longer than its lease and another process took over) stores nothing.
+is never run again, so a side effect stored with it is never repeated. The lease is short
+(``AURA_RUN_STEP_LEASE_SECONDS``) and renewed by the executing process's heartbeat, so a step
+whose process died is taken over within that time. A step whose lease was lost (its process
+stopped renewing it and another took over) stores nothing.
 
 A cancel asked while the run waits wakes it at once: the next step finds ``cancel_requested``,
 calls the kind's ``cancel(ctx)`` (an external job's own cancel), and ends the run
@@ -36,7 +38,7 @@ from django.utils import timezone
 from aura_site.money import plain
 from generation.costs.services import cost_record_create
 from generation.providers.base import ProviderError
-from generation.runs import executions
+from generation.runs import conf, executions
 from generation.runs.errors import RunFailed
 from generation.runs.events import (
     LogItem,
@@ -59,7 +61,6 @@ from generation.runs.models import (
 
 logger = logging.getLogger(__name__)
 
-LEASE_MARGIN_SECONDS = 30.0
 RETRY_SECONDS = 5.0
 """A step that failed for a reason of ours (a database hiccup, a step over its time limit) is
 tried again this much later."""
@@ -200,7 +201,7 @@ def _claim(run_id: UUID, step: int, owner: str) -> tuple[KindSpec, Run, list[Run
     if spec is None:
         return None
     now = timezone.now()
-    lease = spec.step_timeout_seconds + LEASE_MARGIN_SECONDS
+    lease = conf.step_lease_seconds()
     claimed = (
         Run.objects.filter(pk=run_id, status__in=ACTIVE_STATUSES, step=step)
         .exclude(lease_until__gt=now)
@@ -341,6 +342,20 @@ async def execute_step(run_id: UUID | str, step: int) -> tuple[int, float] | Non
     claimed = await writer.run_sync(_claim, run_uuid, step, owner)
     if claimed is None:
         return None
+    executions.lease_hold(run_uuid, owner)
+    try:
+        return await _execute_claimed(writer, run_uuid, step, owner, claimed)
+    finally:
+        executions.lease_release(run_uuid, owner)
+
+
+async def _execute_claimed(
+    writer: Any,
+    run_uuid: UUID,
+    step: int,
+    owner: str,
+    claimed: tuple[KindSpec, Run, list[RunPart], int],
+) -> tuple[int, float] | None:
     spec, run, parts, last_seq = claimed
     ctx = StepContext(run, spec, step, parts, last_seq)
     outcome = await _run_step(ctx, spec)

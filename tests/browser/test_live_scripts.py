@@ -97,6 +97,8 @@ def test_a_teammates_script_appears_moves_and_ends(
     expect(on_project.locator("[data-testid=script-status]")).to_contain_text(
         re.compile(r"Writing, \d+ %")
     )
+    project_link = on_project.locator("[data-testid=script-status] a")
+    assert project_link.get_attribute("href") == script_path
     shoot(ben_project, "project-page-live")
 
     expect(status).not_to_contain_text(f"Writing, {found.group(1)} %")

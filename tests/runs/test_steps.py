@@ -170,6 +170,25 @@ async def test_a_step_is_claimed_by_one_worker_while_it_runs(team):
     assert SUBMITTED[str(run.pk)] == 1
 
 
+async def test_a_step_longer_than_its_lease_keeps_it_while_its_process_renews_it(team, settings):
+    """The lease is short and the heartbeat renews it: a step that takes longer than its lease
+    is not taken over by another worker while its process is alive."""
+    settings.AURA_RUN_STEP_LEASE_SECONDS = 0.6
+    run = await sync_to_async(_bare_run)(team, submit_seconds=1.5)
+    claimed_at = timezone.now()
+    first = asyncio.create_task(execute_step(run.pk, 0))
+    await asyncio.sleep(0.2)
+    lease_until = (await Run.objects.aget(pk=run.pk)).lease_until
+    assert lease_until is not None
+    assert lease_until - claimed_at < timedelta(seconds=2)  # not the step's whole time limit
+    await asyncio.sleep(0.9)
+    assert await execute_step(run.pk, 0) is None
+    assert await first == (1, 0.05)
+    assert SUBMITTED[str(run.pk)] == 1
+    stored = await Run.objects.aget(pk=run.pk)
+    assert stored.lease_owner == "" and stored.lease_until is None
+
+
 async def test_an_overdue_step_is_relaunched_not_interrupted(team, settings):
     settings.AURA_RUN_STEP_OVERDUE_SECONDS = 1
     # A run whose wake-up was lost with its process: due a minute ago, lease free.

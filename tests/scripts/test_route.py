@@ -7,6 +7,7 @@ the run did not go as chosen, and a cost at a provider's default price is flagge
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from types import SimpleNamespace
@@ -209,6 +210,9 @@ def test_a_spent_budget_shows_on_the_action_bar_before_start(
     assert 'data-testid="budget-spent"' in html
     assert "Budget “Pilot” is spent: $0.01 of $0.01 this month (UTC)." in html
     assert "Calls to OpenAI will be skipped; free providers still answer." in html
+    # The form asks for this as it opens (before anything is typed), so it shows at once.
+    page = client.get(f"/projects/{team.project.pk}/scripts/new/").content.decode()
+    assert re.search(r'hx-post="[^"]*/scripts/guidance/"[^>]*hx-trigger="load, brief-changed"', page)
 
 
 @pytest.mark.usefixtures("server_loop")
