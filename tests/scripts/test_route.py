@@ -212,7 +212,8 @@ def test_a_spent_budget_shows_on_the_action_bar_before_start(
     assert "Calls to OpenAI will be skipped; free providers still answer." in html
     # The form asks for this as it opens (before anything is typed), so it shows at once.
     page = client.get(f"/projects/{team.project.pk}/scripts/new/").content.decode()
-    assert re.search(r'hx-post="[^"]*/scripts/guidance/"[^>]*hx-trigger="load, brief-changed"', page)
+    asks = r'hx-post="[^"]*/scripts/guidance/"[^>]*hx-trigger="load, brief-changed"'
+    assert re.search(asks, page)
 
 
 @pytest.mark.usefixtures("server_loop")
