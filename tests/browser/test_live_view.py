@@ -93,6 +93,19 @@ def at_bottom(page: Any) -> bool:
     return height - top - client <= 24
 
 
+def settle_scroll(page: Any) -> None:
+    """Wait until a wheel's smooth scroll of the text box has come to rest (it animates, and
+    slowly on a busy machine)."""
+    last = box_metrics(page)[0]
+    for _ in range(100):
+        time.sleep(0.1)
+        now = box_metrics(page)[0]
+        if now == last:
+            return
+        last = now
+    raise AssertionError("the text box never stopped scrolling")
+
+
 def poll(check: Callable[[], bool], what: str, tries: int = 300) -> None:
     """Poll ``check`` every 50 ms (the CSP forbids the eval behind wait_for_function)."""
     for _ in range(tries):
@@ -145,6 +158,7 @@ def test_the_text_follows_its_tail_and_the_ended_run_folds_into_one_line(
     page.locator(BOX).hover()
     page.mouse.wheel(0, -600)
     expect(jump).to_be_visible()
+    settle_scroll(page)
     top, height, _ = box_metrics(page)
     poll(lambda: box_metrics(page)[1] > height + 100, "no more text arrived")
     assert abs(box_metrics(page)[0] - top) <= 2 and not at_bottom(page)
@@ -184,6 +198,13 @@ def test_the_text_follows_its_tail_and_the_ended_run_folds_into_one_line(
     assert page.evaluate("navigator.clipboard.readText()") == LONG_SCRIPT
     badges_reach_aa(page, "ended run")
     shots(page, "live-ended")
+    # On a phone it is still one line: the headline, the tokens and the cost.
+    page.set_viewport_size(PHONE)
+    expect(summary.locator(".run-summary-extra").first).to_be_hidden()
+    expect(summary).to_contain_text(re.compile(r"^Done.*\d+ tokens.*\$"))
+    box = summary.bounding_box()
+    assert box and box["height"] < 40, box
+    page.set_viewport_size(DESKTOP)
     assert page_errors(page) == []
 
 

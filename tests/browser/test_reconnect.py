@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser.test_runs import create_project
+
 pytestmark = pytest.mark.browser
 
 
@@ -63,11 +65,7 @@ def test_a_dropped_socket_reconnects_and_the_page_catches_up(
 
     ada = new_page()
     sign_up(ada, studio, "ada")
-    ada.fill("#dashboard-new-project input[name=name]", "Harbour film")
-    ada.click("#dashboard-new-project button[type=submit]")
-    match = re.search(r"/projects/(\d+)/", ada.url)
-    assert match, ada.url
-    project = match.group(1)
+    project = create_project(ada, "Harbour film")
 
     delays = ada.evaluate("[...Array(40).keys()].map((n) => htmx.config.wsReconnectDelay(n))")
     assert delays[0] <= 250 and max(delays) <= 5000, delays
