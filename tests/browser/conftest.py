@@ -11,6 +11,7 @@ until ``/health`` answers and stops it at teardown, printing its log when the te
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -207,6 +208,49 @@ def new_page(
         page = new_context(**options).new_page()
         page_errors(page)
         return page
+
+    return make
+
+
+def create_project(page: Page, name: str) -> int:
+    """Make a project from the dashboard; its id, on its page."""
+    from playwright.sync_api import expect
+
+    page.fill("#dashboard-new-project input[name=name]", name)
+    page.click("#dashboard-new-project button[type=submit]")
+    expect(page.locator("h1")).to_contain_text(name)
+    match = re.search(r"/projects/(\d+)/", page.url)
+    assert match, page.url
+    return int(match.group(1))
+
+
+def invite(page: Page, username: str, role: str) -> None:
+    """Add ``username`` to the project whose page ``page`` shows, and wait until listed."""
+    from playwright.sync_api import expect
+
+    page.fill("#project-member-invite input[name=user]", username)
+    page.select_option("#project-member-invite select[name=role]", role)
+    page.click("#project-member-invite button[type=submit]")
+    expect(page.locator("#project-members")).to_contain_text(username)
+
+
+@pytest.fixture
+def two_people(
+    new_page: Callable[..., Page], sign_up: Callable[..., None]
+) -> Callable[..., tuple[Page, Page, int]]:
+    """``two_people(studio, name="Harbour film", role="viewer")``: ada and ben sign up, ada
+    makes a project and adds ben with ``role``; both pages and the project's id, ada's page on
+    the project."""
+
+    def make(
+        studio: str, name: str = "Harbour film", role: str = "viewer"
+    ) -> tuple[Page, Page, int]:
+        ada, ben = new_page(), new_page()
+        sign_up(ada, studio, "ada")
+        sign_up(ben, studio, "ben")
+        project = create_project(ada, name)
+        invite(ada, "ben", role)
+        return ada, ben, project
 
     return make
 

@@ -60,24 +60,12 @@ def shoot(page: Any, name: str) -> None:
 def test_one_member_answers_the_agent_and_another_sees_the_session_resume(
     studio: str,
     table: FakeTable,
-    new_page: Callable[..., Any],
-    sign_up: Callable[..., None],
+    two_people: Callable[..., Any],
     page_errors: Callable[[Any], list[str]],
 ) -> None:
     from playwright.sync_api import expect
 
-    ada, ben = new_page(), new_page()
-    sign_up(ada, studio, "ada")
-    sign_up(ben, studio, "ben")
-    ada.fill("#dashboard-new-project input[name=name]", "Harbour film")
-    ada.click("#dashboard-new-project button[type=submit]")
-    match = re.search(r"/projects/(\d+)/", ada.url)
-    assert match, ada.url
-    project = match.group(1)
-    ada.fill("#project-member-invite input[name=user]", "ben")
-    ada.select_option("#project-member-invite select[name=role]", "viewer")
-    ada.click("#project-member-invite button[type=submit]")
-    expect(ada.locator("#project-members")).to_contain_text("ben")
+    ada, ben, project = two_people(studio)
 
     ada.goto(f"{studio}/projects/{project}/roundtables/new/")
     ada.fill("textarea[name=brief]", "A thirty second film about a harbour pilot at dusk.")
@@ -168,25 +156,13 @@ SECOND = (
 def test_an_editor_reruns_one_agent_and_sees_it_stream_then_both_versions(
     studio: str,
     table: FakeTable,
-    new_page: Callable[..., Any],
-    sign_up: Callable[..., None],
+    two_people: Callable[..., Any],
     page_errors: Callable[[Any], list[str]],
 ) -> None:
     from playwright.sync_api import expect
 
     table.say("director", FIRST, SECOND)
-    ada, ben = new_page(), new_page()
-    sign_up(ada, studio, "ada")
-    sign_up(ben, studio, "ben")
-    ada.fill("#dashboard-new-project input[name=name]", "Harbour film")
-    ada.click("#dashboard-new-project button[type=submit]")
-    match = re.search(r"/projects/(\d+)/", ada.url)
-    assert match, ada.url
-    project = match.group(1)
-    ada.fill("#project-member-invite input[name=user]", "ben")
-    ada.select_option("#project-member-invite select[name=role]", "viewer")
-    ada.click("#project-member-invite button[type=submit]")
-    expect(ada.locator("#project-members")).to_contain_text("ben")
+    ada, ben, project = two_people(studio)
 
     ada.goto(f"{studio}/projects/{project}/roundtables/new/")
     ada.fill("textarea[name=brief]", "A thirty second film about a harbour pilot at dusk.")

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import create_project
+
 pytestmark = pytest.mark.browser
 
 SHOTS = Path(os.environ.get("AURA_SHOTS_DIR", "")) if os.environ.get("AURA_SHOTS_DIR") else None
@@ -42,32 +44,14 @@ def studio(studio_server: Callable[..., str]) -> str:
     return studio_server({"OLLAMA_HOST": "http://127.0.0.1:9"})
 
 
-def _team(page: Any, teammate: Any, studio: str, sign_up: Callable[..., None]) -> str:
-    from playwright.sync_api import expect
-
-    sign_up(page, studio, "ada")
-    sign_up(teammate, studio, "ben")
-    page.fill("#dashboard-new-project input[name=name]", "Harbour film")
-    page.click("#dashboard-new-project button[type=submit]")
-    match = re.search(r"/projects/(\d+)/", page.url)
-    assert match, page.url
-    page.fill("#project-member-invite input[name=user]", "ben")
-    page.select_option("#project-member-invite select[name=role]", "viewer")
-    page.click("#project-member-invite button[type=submit]")
-    expect(page.locator("#project-members")).to_contain_text("ben")
-    return match.group(1)
-
-
 def test_a_teammates_script_appears_moves_and_ends(
     studio: str,
-    new_page: Callable[..., Any],
-    sign_up: Callable[..., None],
+    two_people: Callable[..., Any],
     page_errors: Callable[[Any], list[str]],
 ) -> None:
     from playwright.sync_api import expect
 
-    ada, ben = new_page(), new_page()
-    project = _team(ada, ben, studio, sign_up)
+    ada, ben, project = two_people(studio)
     ben.goto(f"{studio}/projects/{project}/scripts/")
     expect(ben.locator("#script-results")).to_have_class(re.compile(r"\blive-on\b"))
     expect(ben.locator("#script-rows")).to_contain_text("No scripts yet")
@@ -128,9 +112,7 @@ def test_a_resized_textarea_survives_a_swap_without_csp_violations(
     page = new_page()
     page.add_init_script(RECORD_VIOLATIONS)
     sign_up(page, studio, "ada")
-    page.fill("#dashboard-new-project input[name=name]", "Harbour film")
-    page.click("#dashboard-new-project button[type=submit]")
-    project = re.search(r"/projects/(\d+)/", page.url).group(1)  # type: ignore[union-attr]
+    project = create_project(page, "Harbour film")
 
     page.goto(f"{studio}/projects/{project}/roundtables/new/")
     brief = page.locator("#id_brief")

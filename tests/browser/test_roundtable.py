@@ -59,24 +59,12 @@ def lengths(page: Any) -> dict[str, int]:
 
 def test_five_cards_fill_at_once_then_the_synthesis_and_the_shot_table(
     studio: str,
-    new_page: Callable[..., Any],
-    sign_up: Callable[..., None],
+    two_people: Callable[..., Any],
     page_errors: Callable[[Any], list[str]],
 ) -> None:
     from playwright.sync_api import expect
 
-    ada, ben = new_page(), new_page()
-    sign_up(ada, studio, "ada")
-    sign_up(ben, studio, "ben")
-    ada.fill("#dashboard-new-project input[name=name]", "Harbour film")
-    ada.click("#dashboard-new-project button[type=submit]")
-    match = re.search(r"/projects/(\d+)/", ada.url)
-    assert match, ada.url
-    project = match.group(1)
-    ada.fill("#project-member-invite input[name=user]", "ben")
-    ada.select_option("#project-member-invite select[name=role]", "viewer")
-    ada.click("#project-member-invite button[type=submit]")
-    expect(ada.locator("#project-members")).to_contain_text("ben")
+    ada, ben, project = two_people(studio)
     ben.goto(f"{studio}/projects/{project}/")
     expect(ben.locator("#project-roundtables")).to_contain_text("No roundtables yet")
 

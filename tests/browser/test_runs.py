@@ -13,7 +13,7 @@ import pytest
 from generation.benchmarks.fake_openai import FakeOpenAIServer
 from generation.scripts.offline import script_writer
 from generation.scripts.prompt import brief_build, request_build
-from tests.browser.conftest import BROWSER_PASSWORD, LOCAL_ZONE, local_clock
+from tests.browser.conftest import BROWSER_PASSWORD, LOCAL_ZONE, create_project, local_clock
 
 pytestmark = pytest.mark.browser
 
@@ -51,17 +51,6 @@ def studio(studio_server: Callable[..., str], slow_fake: FakeOpenAIServer) -> st
             "OLLAMA_HOST": "http://127.0.0.1:9",
         }
     )
-
-
-def create_project(page: Any, name: str) -> int:
-    from playwright.sync_api import expect
-
-    page.fill("#dashboard-new-project input[name=name]", name)
-    page.click("#dashboard-new-project button[type=submit]")
-    expect(page.locator("h1")).to_contain_text(name)
-    match = re.search(r"/projects/(\d+)/", page.url)
-    assert match, page.url
-    return int(match.group(1))
 
 
 def start_run(page: Any, base: str, project_id: int) -> str:
@@ -152,20 +141,12 @@ def expect_ready_script(page: Any, *, can_edit: bool) -> None:
 
 def test_text_streams_in_and_a_teammate_watches_the_same_run(
     studio: str,
-    new_page: Callable[..., Any],
-    sign_up: Callable[..., None],
+    two_people: Callable[..., Any],
     page_errors: Callable[[Any], list[str]],
 ) -> None:
     from playwright.sync_api import expect
 
-    ada, ben = new_page(), new_page()
-    sign_up(ada, studio, "ada")
-    sign_up(ben, studio, "ben")
-    project_id = create_project(ada, "Tide film")
-    ada.fill("#project-member-invite input[name=user]", "ben")
-    ada.select_option("#project-member-invite select[name=role]", "viewer")
-    ada.click("#project-member-invite button[type=submit]")
-    expect(ada.locator("#project-members")).to_contain_text("ben")
+    ada, ben, project_id = two_people(studio, "Tide film")
 
     run_id = start_run(ada, studio, project_id)
     script_url = ada.url

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import create_project, invite
 from tests.fakes.videos import FakeNeura
 
 pytestmark = pytest.mark.browser
@@ -76,23 +77,6 @@ def assert_no_sideways_scroll(page: Any, where: str) -> None:
     page.set_viewport_size({"width": 1366, "height": 900})
 
 
-def new_project(page: Any, base: str, name: str) -> str:
-    page.fill("#dashboard-new-project input[name=name]", name)
-    page.click("#dashboard-new-project button[type=submit]")
-    match = re.search(r"/projects/(\d+)/", page.url)
-    assert match, page.url
-    return match.group(1)
-
-
-def invite(page: Any, username: str, role: str) -> None:
-    from playwright.sync_api import expect
-
-    page.fill("#project-member-invite input[name=user]", username)
-    page.select_option("#project-member-invite select[name=role]", role)
-    page.click("#project-member-invite button[type=submit]")
-    expect(page.locator("#project-members")).to_contain_text(username)
-
-
 def open_live_list(page: Any, url: str) -> None:
     """Open a videos list and wait until it follows the project live."""
     from playwright.sync_api import expect
@@ -123,7 +107,7 @@ def test_a_clip_from_the_custom_server_plays_and_seeks_while_a_teammate_watches_
     ada, ben = new_page(), new_page()
     sign_up(ada, studio, "ada")
     sign_up(ben, studio, "ben")
-    project = new_project(ada, studio, "Harbour film")
+    project = create_project(ada, "Harbour film")
     invite(ada, "ben", "viewer")
     videos = f"{studio}/projects/{project}/videos/"
 
@@ -314,7 +298,7 @@ def test_with_no_provider_set_up_every_model_is_greyed_out_and_says_what_to_ask_
     studio = studio_server(NO_VIDEO_PROVIDERS)
     page = new_page()
     sign_up(page, studio, "ada")
-    project = new_project(page, studio, "Harbour film")
+    project = create_project(page, "Harbour film")
     page.goto(f"{studio}/projects/{project}/videos/")
 
     notice = page.locator("[data-testid=nothing-configured]")
