@@ -39,7 +39,7 @@ def when(value: datetime | None, style: str = "datetime") -> str:
     """A moment as every page shows it: a ``<time>`` the studio's script writes in the viewer's
     own time zone (``time``: 20:39; ``seconds``: 20:39:05; ``datetime``: 3 Dec 2026, 20:39;
     ``date``: 3 Dec 2026; ``ago``: 5 minutes ago, with the local date and time on hover).
-    Without the script it reads in UTC, and says so."""
+    Without the script a time reads in UTC and says so; a date alone is its UTC day."""
     if value is None:
         return ""
     if style not in (*_WHEN_FALLBACKS, "ago"):
