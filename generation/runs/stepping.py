@@ -344,38 +344,28 @@ async def execute_step(run_id: UUID | str, step: int) -> tuple[int, float] | Non
         return None
     executions.lease_hold(run_uuid, owner)
     try:
-        return await _execute_claimed(writer, run_uuid, step, owner, claimed)
+        spec, run, parts, last_seq = claimed
+        ctx = StepContext(run, spec, step, parts, last_seq)
+        outcome = await _run_step(ctx, spec)
+        if outcome is None:
+            await writer.run_sync(_release, run_uuid, step, owner, RETRY_SECONDS)
+            return step, RETRY_SECONDS
+        status, wake, terminal, fields = outcome
+        stored = await writer.run_sync(
+            lambda: _commit(
+                ctx, owner, status=status, wake_seconds=wake, terminal=terminal, fields=fields
+            )
+        )
+        if stored is None:
+            logger.warning("run %s: step %d was not stored (the run moved on)", run_uuid, step)
+            return None
+        events, cancel = stored
+        await publish_many(events)
+        if terminal is not None:
+            return None
+        return step + 1, 0.0 if cancel else (wake or 0.0)
     finally:
         executions.lease_release(run_uuid, owner)
-
-
-async def _execute_claimed(
-    writer: Any,
-    run_uuid: UUID,
-    step: int,
-    owner: str,
-    claimed: tuple[KindSpec, Run, list[RunPart], int],
-) -> tuple[int, float] | None:
-    spec, run, parts, last_seq = claimed
-    ctx = StepContext(run, spec, step, parts, last_seq)
-    outcome = await _run_step(ctx, spec)
-    if outcome is None:
-        await writer.run_sync(_release, run_uuid, step, owner, RETRY_SECONDS)
-        return step, RETRY_SECONDS
-    status, wake, terminal, fields = outcome
-    stored = await writer.run_sync(
-        lambda: _commit(
-            ctx, owner, status=status, wake_seconds=wake, terminal=terminal, fields=fields
-        )
-    )
-    if stored is None:
-        logger.warning("run %s: step %d was not stored (the run moved on)", run_uuid, step)
-        return None
-    events, cancel = stored
-    await publish_many(events)
-    if terminal is not None:
-        return None
-    return step + 1, 0.0 if cancel else (wake or 0.0)
 
 
 async def _run_step(

@@ -16,7 +16,6 @@ from aura_site.problems import form_problems as problems_of
 register = template.Library()
 
 
-@register.filter
 def ago(value: datetime | None) -> str:
     """“just now”, “5 minutes ago”, “2 days ago”."""
     if value is None:
